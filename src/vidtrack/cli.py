@@ -1,0 +1,131 @@
+"""The `vidtrack` command line: a thin layer over the Python API."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from vidtrack.errors import VidtrackError
+
+
+class _OneLineErrors(click.Group):
+    """Turn the errors a user can fix into one red line and exit status 1, instead of a traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except VidtrackError as e:
+            click.secho(f"error: {e}", fg="red", err=True)
+            sys.exit(1)
+        except KeyboardInterrupt:
+            click.secho("interrupted; the files written so far are complete up to the last frame", err=True)
+            sys.exit(130)
+
+
+@click.group(cls=_OneLineErrors)
+@click.version_option(package_name="vidtrack")
+def main() -> None:
+    """Detect, track and forecast objects in videos."""
+    logging.basicConfig(format="warning: %(message)s", level=logging.WARNING)
+    logging.getLogger("ultralytics").setLevel(logging.ERROR)
+
+
+@main.command()
+@click.argument("source", required=False)
+@click.option("--out", type=click.Path(path_type=Path), default=Path("runs/track"), show_default=True,
+              help="Folder for tracks.txt, tracks.jsonl and annotated.mp4.")
+@click.option("--config", "config_path", type=click.Path(path_type=Path), help="YAML config (see configs/).")
+@click.option("--model", help="YOLO weights: a name such as yolov8n.pt, or a path to .pt/.onnx/...")
+@click.option("--classes", multiple=True, help="Keep only these classes (names or ids); repeat or list them.")
+@click.option("--conf", type=float, help="Detection confidence threshold.")
+@click.option("--iou", type=float, help="NMS IoU threshold.")
+@click.option("--imgsz", type=int, help="Inference image size in pixels.")
+@click.option("--device", help="auto, cpu, cuda or cuda:N.")
+@click.option("--batch", type=int, help="Frames per detector batch.")
+@click.option("--detections", type=click.Path(path_type=Path), help="Track a MOTChallenge detections file instead.")
+@click.option("--seqinfo", type=click.Path(path_type=Path), help="seqinfo.ini of the --detections sequence.")
+@click.option("--max-frames", type=int, help="Stop after this many frames.")
+@click.option("--video/--no-video", default=None, help="Write annotated.mp4.")
+@click.option("--show", is_flag=True, help="Show the annotated frames in a window.")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override any config key, e.g. "
+              "tracker.track_buffer_s=2.")
+def track(source, out, config_path, model, classes, conf, iou, imgsz, device, batch, detections, seqinfo, max_frames,
+          video, show, sets) -> None:
+    """Track objects in SOURCE: a video file, an image folder, a webcam index (0) or an rtsp/http URL.
+
+    \b
+    Examples:
+      vidtrack track clip.mp4 --out runs/clip
+      vidtrack track clip.mp4 --model yolov8n.pt --classes person car --device cpu --show
+      vidtrack track --detections det.txt --seqinfo seqinfo.ini --out runs/02
+    """
+    from tqdm import tqdm
+
+    from vidtrack.config import load_config, parse_override
+    from vidtrack.io.writers import ResultWriter
+    from vidtrack.pipeline import Pipeline
+
+    if (source is None) == (detections is None):
+        raise click.UsageError("give either SOURCE or --detections (with --seqinfo)")
+    if detections is not None and seqinfo is None:
+        raise click.UsageError("--detections needs --seqinfo, the sequence's seqinfo.ini")
+    class_list = [c for item in classes for c in item.replace(",", " ").split()] or None
+    overrides = dict(parse_override(s) for s in sets)
+    overrides |= {"detector.model": model, "detector.classes": class_list, "detector.conf": conf,
+                  "detector.iou": iou, "detector.imgsz": imgsz, "detector.device": device, "detector.batch": batch,
+                  "output.video": video}
+    pipe = Pipeline(load_config(config_path, overrides))
+    if detections is not None:
+        results = pipe.run_detections(detections, seqinfo, max_frames=max_frames)
+        names = {0: "object"}
+    else:
+        results = pipe.run(source, max_frames=max_frames)
+        names = pipe.detector.names
+    first = next(results, None)  # opens the source, so that its frame rate and size are known
+    if first is None:
+        raise VidtrackError(f"{source or detections}: no frames to track")
+    info, cfg = pipe.info, pipe.config.output
+    total = min(info.frame_count or 0, max_frames or info.frame_count or 0) or None
+    ids: set[int] = set()
+    count, start = 0, time.perf_counter()
+    with ResultWriter(out, fps=info.fps, size=info.size, video=cfg.video, mot=cfg.mot, jsonl=cfg.jsonl, names=names,
+                      trail_s=cfg.trail_s) as writer, tqdm(total=total, unit="frame", desc=info.name) as bar:
+        painter = writer._painter if show and cfg.video else None
+        for result in _chain(first, results):
+            writer.write(result)
+            ids.update(result.tracks.track_id.tolist())
+            count += 1
+            bar.update()
+            if show:
+                show = _show(result, painter, names, trail_frames=round(cfg.trail_s * info.fps))
+    elapsed = time.perf_counter() - start
+    click.echo(f"{count} frames in {elapsed:.1f} s ({count / elapsed:.1f} fps), {len(ids)} tracks, "
+               f"forecasts: {pipe.config.forecast.model}")
+    for kind, path in writer.paths.items():
+        click.echo(f"  {kind:5s} {path}")
+
+
+def _chain(first, rest):
+    yield first
+    yield from rest
+
+
+def _show(result, painter, names, trail_frames) -> bool:
+    """Show a frame in a window; returns False (stop showing) when there is no display or the user pressed q."""
+    import cv2
+
+    from vidtrack.io.draw import TrackPainter
+
+    if result.image is None:
+        return False
+    _show.painter = getattr(_show, "painter", None) or TrackPainter(trail_frames, names)
+    try:
+        cv2.imshow("vidtrack", _show.painter.draw(result.image, result.tracks))
+        return cv2.waitKey(1) & 0xFF != ord("q")
+    except cv2.error:
+        logging.getLogger("vidtrack").warning("--show: no display available; continuing without a window")
+        return False

@@ -1,0 +1,214 @@
+"""Typed configuration: commented YAML files in `configs/` map onto these dataclasses.
+
+Every key is checked: an unknown key or a value of the wrong type or range raises `ConfigError` naming the key and
+what is allowed. Overrides use dotted keys, as on the command line:
+
+>>> cfg = load_config(overrides={"tracker.track_high_thresh": 0.6})
+>>> cfg.tracker.track_high_thresh
+0.6
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from vidtrack.errors import ConfigError
+
+def _in_range(lo: float, hi: float, *, lo_open: bool = False) -> dict:
+    return {"range": (lo, hi, lo_open)}
+
+
+@dataclass
+class DetectorConfig:
+    model: str = "yolov8n.pt"
+    classes: list[str] | None = None
+    conf: float = field(default=0.1, metadata=_in_range(0.0, 1.0))
+    iou: float = field(default=0.7, metadata=_in_range(0.0, 1.0, lo_open=True))
+    imgsz: int = field(default=640, metadata=_in_range(32, 8192))
+    device: str = "auto"
+    half: bool | None = None
+    batch: int = field(default=1, metadata=_in_range(1, 1024))
+    max_det: int = field(default=300, metadata=_in_range(1, 100000))
+
+
+@dataclass
+class TrackerConfig:
+    track_high_thresh: float = field(default=0.5, metadata=_in_range(0.0, 1.0))
+    track_low_thresh: float = field(default=0.1, metadata=_in_range(0.0, 1.0))
+    new_track_thresh: float = field(default=0.6, metadata=_in_range(0.0, 1.0))
+    match_thresh: float = field(default=0.8, metadata=_in_range(0.0, 1.0))
+    second_match_thresh: float = field(default=0.5, metadata=_in_range(0.0, 1.0))
+    unconfirmed_match_thresh: float = field(default=0.7, metadata=_in_range(0.0, 1.0))
+    fuse_score: bool = True
+    track_buffer_s: float = field(default=1.0, metadata=_in_range(0.0, 3600.0))
+    feature_buffer_s: float = field(default=2.0, metadata=_in_range(0.0, 3600.0, lo_open=True))
+    motion: Literal["kalman"] = "kalman"
+
+
+@dataclass
+class ForecastConfig:
+    model: Literal["constant_velocity", "lstm"] = "constant_velocity"
+    checkpoint: str | None = None
+    horizon_s: float = field(default=1.5, metadata=_in_range(0.0, 60.0, lo_open=True))
+    velocity_window_s: float = field(default=0.5, metadata=_in_range(0.0, 60.0, lo_open=True))
+
+
+@dataclass
+class OutputConfig:
+    video: bool = True
+    mot: bool = True
+    jsonl: bool = True
+    trail_s: float = field(default=1.0, metadata=_in_range(0.0, 60.0))
+    queue_size: int = field(default=8, metadata=_in_range(1, 1024))
+
+
+@dataclass
+class Config:
+    detector: DetectorConfig = field(default_factory=DetectorConfig)
+    tracker: TrackerConfig = field(default_factory=TrackerConfig)
+    forecast: ForecastConfig = field(default_factory=ForecastConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+
+    def __post_init__(self) -> None:
+        if self.tracker.track_low_thresh > self.tracker.track_high_thresh:
+            raise ConfigError(
+                f"tracker.track_low_thresh ({self.tracker.track_low_thresh}) must not exceed "
+                f"tracker.track_high_thresh ({self.tracker.track_high_thresh})"
+            )
+        if self.forecast.model == "lstm" and not self.forecast.checkpoint:
+            raise ConfigError(
+                "forecast.model is 'lstm' but forecast.checkpoint is empty: an untrained LSTM gives no forecasts; "
+                "set forecast.checkpoint to a trained checkpoint or use forecast.model: constant_velocity"
+            )
+        device = self.detector.device
+        if not (device in ("auto", "cpu", "cuda", "mps") or (device.startswith("cuda:") and device[5:].isdigit())):
+            raise ConfigError(f"detector.device: {device!r} is not allowed; use auto, cpu, cuda, cuda:N or mps")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _convert(key: str, value: Any, hint: Any, meta: typing.Mapping) -> Any:
+    """Check `value` against the annotation `hint` (and an optional range), converting ints to floats."""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(hint)
+        if value is None and type(None) in options:
+            return None
+        errors = []
+        for option in (o for o in options if o is not type(None)):
+            try:
+                return _convert(key, value, option, meta)
+            except ConfigError as e:
+                errors.append(str(e))
+        raise ConfigError(errors[0])
+    if origin is Literal:
+        allowed = typing.get_args(hint)
+        if value not in allowed:
+            raise ConfigError(f"{key}: {value!r} is not allowed; choose one of {', '.join(map(str, allowed))}")
+        return value
+    if origin is list:
+        (item,) = typing.get_args(hint)
+        if isinstance(value, (str, int, float)):
+            value = [value]
+        if not isinstance(value, list):
+            raise ConfigError(f"{key}: expected a list, got {value!r}")
+        return [_convert(f"{key}[{i}]", v, item, {}) for i, v in enumerate(value)]
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key}: expected true or false, got {value!r}")
+        return value
+    if hint in (int, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or (hint is int and not isinstance(value, int)):
+            raise ConfigError(f"{key}: expected {'an integer' if hint is int else 'a number'}, got {value!r}")
+        value = hint(value)
+        if "range" in meta:
+            lo, hi, lo_open = meta["range"]
+            if not (lo < value <= hi if lo_open else lo <= value <= hi):
+                raise ConfigError(f"{key}: {value} is out of range; allowed {'(' if lo_open else '['}{lo}, {hi}]")
+        return value
+    if hint is str:
+        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+            raise ConfigError(f"{key}: expected a string, got {value!r}")
+        return str(value)
+    raise TypeError(f"unsupported config annotation {hint!r} for {key}")
+
+
+def _build(cls: type, values: Any, prefix: str) -> Any:
+    if not isinstance(values, dict):
+        raise ConfigError(f"{prefix or 'config'}: expected a mapping of keys, got {values!r}")
+    hints = typing.get_type_hints(cls)
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, value in values.items():
+        name = f"{prefix}{key}"
+        if key not in known:
+            raise ConfigError(f"unknown config key {name!r}; allowed keys: {', '.join(prefix + k for k in known)}")
+        hint = hints[key]
+        if dataclasses.is_dataclass(hint):
+            kwargs[key] = _build(hint, value, f"{name}.")
+        else:
+            kwargs[key] = _convert(name, value, hint, known[key].metadata)
+    return cls(**kwargs)
+
+
+def _merge(base: dict, updates: dict) -> dict:
+    merged = dict(base)
+    for key, value in updates.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _nest(dotted: dict[str, Any]) -> dict:
+    nested: dict = {}
+    for key, value in dotted.items():
+        *parents, leaf = key.split(".")
+        node = nested
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = value
+    return nested
+
+
+def read_yaml(path: str | os.PathLike) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such config file")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML ({' '.join(str(e).split())})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections (detector, tracker, forecast, output)")
+    return data
+
+
+def load_config(path: str | os.PathLike | None = None, overrides: dict[str, Any] | None = None) -> Config:
+    """Start from the dataclass defaults, apply `path` (a YAML file), then dotted-key `overrides` (None is ignored)."""
+    values = read_yaml(path) if path is not None else {}
+    if overrides:
+        values = _merge(values, _nest({k: v for k, v in overrides.items() if v is not None}))
+    try:
+        return _build(Config, values, "")
+    except ConfigError as e:
+        where = f"{path}: " if path is not None else ""
+        raise ConfigError(f"{where}{e}") from None
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """Parse a command-line override `section.key=value`; the value is read as YAML (`0.5`, `true`, `[person, car]`)."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"--set {text!r}: expected section.key=value, for example tracker.track_buffer_s=2")
+    return key.strip(), yaml.safe_load(value)

@@ -1,0 +1,154 @@
+"""The detection stage: an Ultralytics YOLO model that also returns a 512-value feature vector per detection."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+import torch
+
+from vidtrack.detect.features import APPEARANCE, HAS_APPEARANCE, geometry_features, pool_appearance
+from vidtrack.detect.weights import resolve_weights
+from vidtrack.errors import ConfigError, WeightsError
+from vidtrack.structures import Detections
+
+log = logging.getLogger("vidtrack")
+
+
+def select_device(device: str = "auto") -> torch.device:
+    """`auto` picks the first CUDA GPU when there is one, else the CPU."""
+    if device == "auto":
+        return torch.device("cuda:0" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device {device!r} was asked for but CUDA is not available here; use --device cpu or auto")
+    return torch.device(device)
+
+
+class Detector:
+    """Runs a YOLO model (a `.pt` checkpoint, or any format Ultralytics loads) on batches of BGR frames.
+
+    Example:
+        >>> detector = Detector("yolov8n.pt", classes=["person"], device="cpu")
+        >>> [detections] = detector([frame])
+        >>> detections.xyxy, detections.features.shape   # (N, 4) boxes, (N, 512)
+    """
+
+    def __init__(
+        self,
+        model: str = "yolov8n.pt",
+        *,
+        classes: Sequence[str | int] | None = None,
+        conf: float = 0.1,
+        iou: float = 0.7,
+        imgsz: int = 640,
+        device: str = "auto",
+        half: bool | None = None,
+        max_det: int = 300,
+    ) -> None:
+        from ultralytics.nn.autobackend import AutoBackend
+        from ultralytics.nn.modules.head import Detect
+
+        self.device = select_device(device)
+        self.half = self.device.type == "cuda" if half is None else half
+        if self.half and self.device.type == "cpu":
+            raise ConfigError("detector.half: half precision needs a CUDA device; use --device cuda or half: false")
+        weights = resolve_weights(model)
+        try:
+            self.backend = AutoBackend(weights, device=self.device, fp16=self.half, fuse=True, verbose=False)
+        except Exception as e:  # Ultralytics raises many types for unreadable or unknown weights
+            raise WeightsError(f"{model}: Ultralytics could not load these weights ({' '.join(str(e).split())})") from e
+        self.backend.eval()
+        self.names: dict[int, str] = dict(self.backend.names)
+        self.class_ids = self._class_ids(classes)
+        self.conf, self.iou, self.max_det = conf, iou, max_det
+        self.stride = max(int(self.backend.stride), 32)
+        self.imgsz = int(np.ceil(imgsz / self.stride) * self.stride)
+        # Dynamic-shape PyTorch models take the smallest padded shape; exported graphs want the exact square size.
+        self.square = self.backend.format != "pt"
+        # AutoBackend keeps the PyTorch model on an inner, version-dependent attribute; other formats have none.
+        network = getattr(getattr(self.backend, "backend", None), "model", None) or getattr(self.backend, "model", None)
+        modules = network.modules() if isinstance(network, torch.nn.Module) else ()
+        head = next((m for m in modules if isinstance(m, Detect)), None)
+        self._maps: list[torch.Tensor] | None = None
+        self.has_appearance = head is not None
+        if head is not None:
+            head.register_forward_pre_hook(self._keep_maps)
+        else:
+            log.warning("%s: the %s backend exposes no feature maps; features hold geometry only", model,
+                        self.backend.format)
+
+    def _class_ids(self, classes: Sequence[str | int] | None) -> list[int] | None:
+        if not classes:
+            return None
+        by_name = {name: i for i, name in self.names.items()}
+        ids = []
+        for c in classes:
+            if isinstance(c, int) or str(c).isdigit():
+                c = int(c)
+                if c not in self.names:
+                    raise ConfigError(f"detector.classes: class id {c} is not in the model (0..{len(self.names) - 1})")
+                ids.append(c)
+            elif c in by_name:
+                ids.append(by_name[c])
+            else:
+                raise ConfigError(f"detector.classes: {c!r} is not a class of the model; choose from "
+                                  f"{', '.join(self.names.values())}")
+        return ids
+
+    def _keep_maps(self, module: torch.nn.Module, args: tuple) -> None:
+        self._maps = list(args[0])
+
+    def _letterbox(self, frames: Sequence[np.ndarray]) -> tuple[torch.Tensor, float, tuple[float, float]]:
+        """Resize keeping the aspect ratio and pad with grey, as Ultralytics does; returns (B,3,H,W), gain, pad."""
+        h0, w0 = frames[0].shape[:2]
+        gain = min(self.imgsz / h0, self.imgsz / w0)
+        w1, h1 = round(w0 * gain), round(h0 * gain)
+        if self.square:
+            h2 = w2 = self.imgsz
+        else:
+            h2, w2 = (int(np.ceil(s / self.stride) * self.stride) for s in (h1, w1))
+        top, left = (h2 - h1) // 2, (w2 - w1) // 2
+        batch = np.full((len(frames), h2, w2, 3), 114, dtype=np.uint8)
+        for i, frame in enumerate(frames):
+            if frame.shape[:2] != (h0, w0):
+                raise ValueError("all frames of a batch must have the same size")
+            resized = cv2.resize(frame, (w1, h1), interpolation=cv2.INTER_LINEAR) if (w1, h1) != (w0, h0) else frame
+            batch[i, top:top + h1, left:left + w1] = resized
+        tensor = torch.from_numpy(batch).to(self.device).permute(0, 3, 1, 2).flip(1)  # BGR → RGB, (B, 3, H, W)
+        tensor = tensor.half() if self.half else tensor.float()
+        return tensor / 255.0, gain, (left, top)
+
+    @torch.inference_mode()
+    def __call__(self, frames: Sequence[np.ndarray]) -> list[Detections]:
+        """Detect objects in BGR frames of one size; one `Detections` with features per frame."""
+        from ultralytics.utils.nms import non_max_suppression
+
+        if not frames:
+            return []
+        images, gain, (left, top) = self._letterbox(frames)
+        self._maps = None
+        predictions = self.backend(images)
+        kept = non_max_suppression(predictions, self.conf, self.iou, classes=self.class_ids, max_det=self.max_det)
+        boxes_in = [k[:, :4] for k in kept]
+        if self.has_appearance and self._maps is not None:
+            appearance = pool_appearance(self._maps, boxes_in, images.shape[2]).cpu().numpy()
+        else:
+            appearance = None
+        h0, w0 = frames[0].shape[:2]
+        offset = torch.tensor([left, top, left, top], device=self.device)
+        results, start = [], 0
+        for k in kept:
+            k = k.float()
+            xyxy = ((k[:, :4] - offset) / gain).cpu().numpy()
+            xyxy[:, [0, 2]] = xyxy[:, [0, 2]].clip(0, w0)
+            xyxy[:, [1, 3]] = xyxy[:, [1, 3]].clip(0, h0)
+            score = k[:, 4].cpu().numpy()
+            features = geometry_features(xyxy, score, (w0, h0))
+            if appearance is not None:
+                features[:, APPEARANCE] = appearance[start:start + len(k)]
+                features[:, HAS_APPEARANCE] = 1.0
+            start += len(k)
+            results.append(Detections(xyxy, score, k[:, 5].cpu().numpy().astype(np.int64), features))
+        return results

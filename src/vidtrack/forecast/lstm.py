@@ -1,0 +1,153 @@
+"""The learned forecaster: a 2-layer LSTM that reads each track's feature vectors and predicts its future boxes.
+
+A checkpoint is a folder with `model.safetensors` (the weights, never unpickled) and `config.json` (the model's
+arguments and a format version), so that loading needs nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from vidtrack.errors import WeightsError
+from vidtrack.structures import FEATURE_DIM
+
+CHECKPOINT_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class LSTMConfig:
+    input_size: int = FEATURE_DIM
+    hidden_size: int = 128
+    num_layers: int = 2
+    horizon: int = 45  # future steps predicted, at `fps`
+    fps: float = 30.0  # frame rate of the steps the model was trained on
+
+
+class TrajectoryLSTM(nn.Module):
+    """Per step: (batch, time, 512) features → (batch, time, horizon, 4) box offsets and their log standard deviation.
+
+    Offsets are relative to the last observed box and normalised by its width and height: for a box x1 y1 x2 y2 of
+    size w, h, the future box is `box + offset * (w, h, w, h)`.
+    """
+
+    def __init__(self, config: LSTMConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.lstm = nn.LSTM(config.input_size, config.hidden_size, config.num_layers, batch_first=True)
+        self.head = nn.Linear(config.hidden_size, config.horizon * 4 * 2)
+
+    def forward(
+        self, features: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        hidden, state = self.lstm(features, state)  # (B, T, hidden), ((layers, B, hidden) × 2)
+        out = self.head(hidden).unflatten(-1, (self.config.horizon, 4, 2))  # (B, T, H, 4, 2)
+        return out[..., 0], out[..., 1].clamp(-10, 10), state
+
+
+def save_checkpoint(model: TrajectoryLSTM, folder: str | os.PathLike, extra: dict | None = None) -> Path:
+    """Write `model` to `folder` atomically: a crash never leaves a half-written checkpoint."""
+    from safetensors.torch import save_file
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    meta = {"format": CHECKPOINT_FORMAT, "architecture": "TrajectoryLSTM", "config": asdict(model.config),
+            **(extra or {})}
+    for name, write in (("model.safetensors", lambda p: save_file(model.state_dict(), p)),
+                        ("config.json", lambda p: Path(p).write_text(json.dumps(meta, indent=2)))):
+        partial = folder / f".{name}.partial"
+        write(str(partial))
+        os.replace(partial, folder / name)
+    return folder
+
+
+def load_checkpoint(folder: str | os.PathLike) -> TrajectoryLSTM:
+    """Load a checkpoint saved by `save_checkpoint`, refusing any mismatch instead of loading it partly."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    folder = Path(folder)
+    config_file, weights_file = folder / "config.json", folder / "model.safetensors"
+    for f in (config_file, weights_file):
+        if not f.is_file():
+            raise WeightsError(f"{f}: missing; a forecaster checkpoint is a folder with config.json and "
+                               "model.safetensors")
+    try:
+        meta = json.loads(config_file.read_text())
+        version, architecture = meta["format"], meta["architecture"]
+        config = LSTMConfig(**meta["config"])
+    except (json.JSONDecodeError, KeyError, TypeError) as e:
+        raise WeightsError(f"{config_file}: not a vidtrack forecaster config ({e})") from None
+    if version > CHECKPOINT_FORMAT:
+        raise WeightsError(f"{config_file}: checkpoint format {version} is newer than this vidtrack reads "
+                           f"({CHECKPOINT_FORMAT}); upgrade vidtrack")
+    if architecture != "TrajectoryLSTM":
+        raise WeightsError(f"{config_file}: architecture {architecture!r} is not TrajectoryLSTM")
+    model = TrajectoryLSTM(config)
+    try:
+        state = load_file(str(weights_file))
+    except (SafetensorError, OSError) as e:
+        raise WeightsError(f"{weights_file}: unreadable ({e})") from None
+    expected = model.state_dict()
+    wrong = sorted(set(expected) ^ set(state)) + [
+        f"{k} {tuple(v.shape)} != {tuple(expected[k].shape)}" for k, v in state.items()
+        if k in expected and v.shape != expected[k].shape
+    ]
+    if wrong:
+        raise WeightsError(f"{weights_file}: weights do not fit the architecture in config.json ({'; '.join(wrong)})")
+    model.load_state_dict(state)
+    return model.eval()
+
+
+class LSTMForecaster:
+    """Runs the LSTM once per frame over all live tracks, keeping each track's (h, c) state between frames.
+
+    Only tracks observed in a frame advance; the state of the others waits until they are seen again. The model's
+    steps (at its training fps) are resampled in time to the stream's frame rate.
+    """
+
+    kind = "lstm"
+
+    def __init__(self, model: TrajectoryLSTM, *, horizon: int, fps: float, device: str | torch.device = "cpu"):
+        self.model = model.to(device).eval()
+        self.device = torch.device(device)
+        self.horizon = horizon
+        config = model.config
+        model_times = np.arange(1, config.horizon + 1) / config.fps
+        self._stream_times = np.arange(1, horizon + 1) / fps
+        if self._stream_times[-1] > model_times[-1] + 1e-9:
+            raise WeightsError(f"the forecaster predicts {model_times[-1]:.2f} s ahead, fewer than the "
+                               f"{self._stream_times[-1]:.2f} s asked for; lower forecast.horizon_s")
+        self._model_times = model_times
+        layers, hidden = config.num_layers, config.hidden_size
+        self._state: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._zero = torch.zeros(layers, hidden, device=self.device)
+
+    @torch.inference_mode()
+    def step(self, frame: int, track_ids: np.ndarray, xyxy: np.ndarray, features: np.ndarray) -> np.ndarray:
+        n = len(track_ids)
+        if n == 0:
+            return np.zeros((0, self.horizon, 4), dtype=np.float32)
+        ids = track_ids.tolist()
+        h = torch.stack([self._state.get(i, (self._zero, self._zero))[0] for i in ids], dim=1)  # (layers, N, hidden)
+        c = torch.stack([self._state.get(i, (self._zero, self._zero))[1] for i in ids], dim=1)
+        x = torch.as_tensor(features, dtype=torch.float32, device=self.device)[:, None]  # (N, 1, 512)
+        offsets, _, (h, c) = self.model(x, (h, c))
+        for k, i in enumerate(ids):
+            self._state[i] = (h[:, k], c[:, k])
+        offsets = offsets[:, -1].cpu().numpy()  # (N, H_model, 4)
+        size = np.concatenate([xyxy[:, 2:] - xyxy[:, :2]] * 2, axis=1)  # (N, 4) w h w h
+        boxes = xyxy[:, None] + offsets * size[:, None]  # (N, H_model, 4)
+        flat = boxes.transpose(0, 2, 1).reshape(-1, len(self._model_times))
+        resampled = np.stack([np.interp(self._stream_times, self._model_times, row) for row in flat])
+        return resampled.reshape(n, 4, self.horizon).transpose(0, 2, 1).astype(np.float32)
+
+    def forget(self, track_ids: list[int]) -> None:
+        for track_id in track_ids:
+            self._state.pop(track_id, None)

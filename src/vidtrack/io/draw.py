@@ -1,0 +1,73 @@
+"""Drawing tracks on frames: box and id, a trail that fades into the past, and the forecast path ahead."""
+
+from __future__ import annotations
+
+from collections import deque
+
+import cv2
+import numpy as np
+
+from vidtrack.structures import Tracks
+
+
+def track_color(track_id: int) -> tuple[int, int, int]:
+    """A stable, well-spread BGR colour per id (golden-ratio hue steps)."""
+    hue = int((track_id * 0.618033988749895 % 1.0) * 180)
+    hsv = np.uint8([[[hue, 200, 255]]])
+    return tuple(int(c) for c in cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)[0, 0])
+
+
+class TrackPainter:
+    """Draws each frame's tracks and remembers their recent centres for the trails."""
+
+    def __init__(self, trail_frames: int, names: dict[int, str] | None = None) -> None:
+        self.trail_frames = max(trail_frames, 1)
+        self.names = names or {}
+        self._trails: dict[int, deque[tuple[int, int]]] = {}
+
+    def draw(self, image: np.ndarray, tracks: Tracks) -> np.ndarray:
+        """Return a copy of the BGR `image` with the tracks drawn."""
+        canvas = image.copy()
+        thickness = max(1, round(max(image.shape[:2]) / 640))
+        live = set(tracks.track_id.tolist())
+        self._trails = {k: v for k, v in self._trails.items() if k in live}
+        for i, track_id in enumerate(tracks.track_id.tolist()):
+            color = track_color(track_id)
+            x1, y1, x2, y2 = (int(round(v)) for v in tracks.xyxy[i])
+            centre = ((x1 + x2) // 2, (y1 + y2) // 2)
+            trail = self._trails.setdefault(track_id, deque(maxlen=self.trail_frames))
+            trail.append(centre)
+            points = list(trail)
+            for k in range(1, len(points)):  # older segments are darker and thinner
+                fade = k / len(points)
+                faded = tuple(int(c * (0.3 + 0.7 * fade)) for c in color)
+                cv2.line(canvas, points[k - 1], points[k], faded, max(1, round(thickness * 2 * fade)), cv2.LINE_AA)
+            if tracks.forecast is not None:
+                self._draw_forecast(canvas, tracks.forecast[i], centre, color, thickness)
+            cv2.rectangle(canvas, (x1, y1), (x2, y2), color, thickness, cv2.LINE_AA)
+            label = f"{track_id}"
+            if int(tracks.class_id[i]) in self.names:
+                label += f" {self.names[int(tracks.class_id[i])]}"
+            scale = 0.5 * thickness
+            (tw, th), _ = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
+            cv2.rectangle(canvas, (x1, y1 - th - 4), (x1 + tw + 2, y1), color, -1)
+            cv2.putText(canvas, label, (x1 + 1, y1 - 3), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), thickness,
+                        cv2.LINE_AA)
+        return canvas
+
+    @staticmethod
+    def _draw_forecast(canvas: np.ndarray, future: np.ndarray, start: tuple[int, int], color: tuple, thickness: int):
+        """A dotted path of the forecast centres, and the final forecast box as corner marks."""
+        centres = np.round((future[:, :2] + future[:, 2:]) / 2).astype(int)
+        previous = start
+        for k, point in enumerate(map(tuple, centres.tolist())):
+            if k % 2 == 0:
+                cv2.line(canvas, previous, point, color, thickness, cv2.LINE_AA)
+            previous = point
+        if len(centres):
+            cv2.circle(canvas, tuple(centres[-1].tolist()), 2 * thickness + 1, color, -1, cv2.LINE_AA)
+            x1, y1, x2, y2 = np.round(future[-1]).astype(int).tolist()
+            arm = max(3, (x2 - x1) // 5)
+            for cx, cy, dx, dy in ((x1, y1, 1, 1), (x2, y1, -1, 1), (x1, y2, 1, -1), (x2, y2, -1, -1)):
+                cv2.line(canvas, (cx, cy), (cx + dx * arm, cy), color, thickness, cv2.LINE_AA)
+                cv2.line(canvas, (cx, cy), (cx, cy + dy * arm), color, thickness, cv2.LINE_AA)

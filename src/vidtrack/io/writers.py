@@ -1,0 +1,120 @@
+"""Writing a run's results: MOTChallenge `tracks.txt`, `tracks.jsonl` with forecasts, and `annotated.mp4`.
+
+Each file is written frame by frame and flushed, so that a run that stops early (an error, Ctrl-C) leaves valid files
+holding every finished frame; `close()` runs in any case and finalises the video container.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import cv2
+import numpy as np
+
+from vidtrack.errors import InputError
+from vidtrack.io.draw import TrackPainter
+from vidtrack.io.motchallenge import MOTWriter
+
+if TYPE_CHECKING:
+    from vidtrack.pipeline import FrameResult
+
+
+def frame_record(result: FrameResult, fps: float, names: dict[int, str]) -> dict:
+    """The JSON Lines record of one frame; forecast boxes carry the frame index and time they are predicted for."""
+    tracks = result.tracks
+    horizon = 0 if tracks.forecast is None else tracks.forecast.shape[1]
+    future_frames = list(range(result.index + 1, result.index + 1 + horizon))
+    records = []
+    for i, track_id in enumerate(tracks.track_id.tolist()):
+        record = {
+            "id": track_id,
+            "box": np.round(tracks.xyxy[i], 2).tolist(),
+            "score": round(float(tracks.score[i]), 4),
+            "class_id": int(tracks.class_id[i]),
+            "class_name": names.get(int(tracks.class_id[i])),
+            "det_index": int(tracks.det_index[i]),
+        }
+        if tracks.forecast is not None:
+            record["forecast"] = {
+                "kind": tracks.forecast_kind,
+                "frames": future_frames,
+                "times_s": [round(f / fps, 4) for f in future_frames],
+                "boxes": np.round(tracks.forecast[i], 2).tolist(),
+            }
+        records.append(record)
+    return {"frame": result.index, "time_s": round(result.time_s, 4), "tracks": records}
+
+
+class ResultWriter:
+    """Writes the outputs a run asks for into `folder`; a context manager.
+
+    Example:
+        >>> with ResultWriter("runs/clip", fps=pipe.info.fps, size=pipe.info.size) as out:
+        ...     for result in pipe.run("clip.mp4"):
+        ...         out.write(result)
+    """
+
+    def __init__(
+        self,
+        folder: str | os.PathLike,
+        *,
+        fps: float,
+        size: tuple[int, int],
+        video: bool = True,
+        mot: bool = True,
+        jsonl: bool = True,
+        names: dict[int, str] | None = None,
+        trail_s: float = 1.0,
+    ) -> None:
+        self.folder = Path(folder)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise InputError(f"{self.folder}: cannot create the output folder ({e.strerror})") from None
+        self.fps, self.size, self.names = fps, size, names or {}
+        self.paths: dict[str, Path] = {}
+        self._mot = self._jsonl = self._video = None
+        if mot:
+            self.paths["mot"] = self.folder / "tracks.txt"
+            self._mot = MOTWriter(self.paths["mot"])
+        if jsonl:
+            self.paths["jsonl"] = self.folder / "tracks.jsonl"
+            self._jsonl = open(self.paths["jsonl"], "w")
+        if video:
+            self.paths["video"] = self.folder / "annotated.mp4"
+            self._video = cv2.VideoWriter(str(self.paths["video"]), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+            if not self._video.isOpened():
+                self.close()
+                raise InputError(f"{self.paths['video']}: OpenCV cannot write an mp4 video here; "
+                                 "use --no-video or another output folder")
+            self._painter = TrackPainter(round(trail_s * fps), self.names)
+
+    def write(self, result: FrameResult) -> None:
+        if self._mot is not None:
+            self._mot.write(result.index + 1, result.tracks)
+        if self._jsonl is not None:
+            self._jsonl.write(json.dumps(frame_record(result, self.fps, self.names)) + "\n")
+            self._jsonl.flush()
+        if self._video is not None:
+            image = result.image
+            if image is None:  # precomputed detections without images: draw on a dark canvas
+                image = np.full((self.size[1], self.size[0], 3), 40, dtype=np.uint8)
+            elif image.shape[1::-1] != self.size:
+                image = cv2.resize(image, self.size)
+            self._video.write(self._painter.draw(image, result.tracks))
+
+    def close(self) -> None:
+        for handle in (self._mot, self._jsonl):
+            if handle is not None:
+                handle.close()
+        if self._video is not None:
+            self._video.release()
+
+    def __enter__(self) -> ResultWriter:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -1,0 +1,139 @@
+"""The orchestrator: frames stream through detect → track → forecast, one result per frame, as they are decoded."""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from vidtrack.config import Config, load_config
+from vidtrack.forecast.base import Forecaster
+from vidtrack.forecast.constant_velocity import ConstantVelocityForecaster
+from vidtrack.forecast.lstm import LSTMForecaster, load_checkpoint
+from vidtrack.io.motchallenge import read_detections, read_seqinfo
+from vidtrack.io.sources import Frame, ThreadedReader, open_source
+from vidtrack.structures import Detections, Tracks
+from vidtrack.track.tracker import Tracker
+
+
+def _batched(items: Iterable, n: int) -> Iterator[list]:
+    iterator = iter(items)
+    while batch := list(itertools.islice(iterator, n)):
+        yield batch
+
+
+@dataclass(frozen=True, slots=True)
+class FrameResult:
+    """Everything the pipeline knows about one frame.
+
+    Attributes:
+        index: 0-based position of the frame in the source (MOTChallenge files count from index + 1).
+        time_s: index / fps.
+        image: the decoded BGR frame, or None when tracking precomputed detections without images.
+        detections: this frame's detections, with features.
+        tracks: the confirmed tracks seen in this frame, with `forecast` boxes for the next frames.
+    """
+
+    index: int
+    time_s: float
+    image: np.ndarray | None
+    detections: Detections
+    tracks: Tracks
+
+
+@dataclass(frozen=True, slots=True)
+class StreamInfo:
+    name: str
+    fps: float
+    size: tuple[int, int]  # width, height
+    frame_count: int | None
+
+
+class Pipeline:
+    """Detect, track and forecast.
+
+    Example:
+        >>> pipe = Pipeline.from_config("configs/default.yaml", device="cpu")
+        >>> for result in pipe.run("clip.mp4"):
+        ...     result.tracks.track_id, result.tracks.forecast   # (N,), (N, H, 4)
+    """
+
+    def __init__(self, config: Config | None = None) -> None:
+        self.config = config or Config()
+        self._detector = None
+        self.info: StreamInfo | None = None  # of the stream being run, once it is open
+
+    @classmethod
+    def from_config(cls, path: str | os.PathLike | None = None, *, device: str | None = None, **overrides: Any):
+        """Load a YAML config; `overrides` use dotted keys written with `__`, e.g. `tracker__track_buffer_s=2`."""
+        dotted = {k.replace("__", "."): v for k, v in overrides.items()}
+        dotted["detector.device"] = device
+        return cls(load_config(path, dotted))
+
+    @property
+    def detector(self):
+        """The YOLO detector, loaded on first use (tracking precomputed detections needs none)."""
+        if self._detector is None:
+            from vidtrack.detect.detector import Detector
+
+            d = self.config.detector
+            self._detector = Detector(d.model, classes=d.classes, conf=d.conf, iou=d.iou, imgsz=d.imgsz,
+                                      device=d.device, half=d.half, max_det=d.max_det)
+        return self._detector
+
+    def run(self, source: str | int | os.PathLike, *, max_frames: int | None = None) -> Iterator[FrameResult]:
+        """Stream a video file, image folder, webcam index or rtsp/http URL through the three stages."""
+        detector = self.detector
+        with ThreadedReader(open_source(source), queue_size=self.config.output.queue_size) as reader:
+            info = reader.info
+            self.info = StreamInfo(info.name, info.fps, info.size, info.frame_count)
+            frames: Iterable[Frame] = itertools.islice(reader, max_frames) if max_frames else reader
+            tracker, forecaster = self._stages()
+            previous = -1
+            for batch in _batched(frames, self.config.detector.batch):
+                for frame, detections in zip(batch, detector([f.image for f in batch])):
+                    for _ in range(frame.index - previous - 1):  # frames the source skipped: predict through them
+                        tracker.update(None)
+                    previous = frame.index
+                    yield self._step(frame.index, frame.image, detections, tracker, forecaster)
+
+    def run_detections(
+        self, detections: str | os.PathLike, seqinfo: str | os.PathLike, *, max_frames: int | None = None
+    ) -> Iterator[FrameResult]:
+        """Track precomputed MOTChallenge detections (features hold geometry only); images are attached where the
+        sequence's image folder has them."""
+        seq = read_seqinfo(seqinfo)
+        per_frame = read_detections(detections, seq_length=seq.length)
+        self.info = StreamInfo(seq.name, seq.fps, (seq.width, seq.height), seq.length)
+        tracker, forecaster = self._stages()
+        folder = seq.image_folder
+        for number in range(1, min(seq.length, max_frames or seq.length) + 1):
+            image = None
+            if folder is not None and (file := folder / f"{number:06d}{seq.im_ext}").is_file():
+                image = cv2.imread(str(file))
+            dets = per_frame.get(number) or Detections.empty()
+            yield self._step(number - 1, image, dets, tracker, forecaster)
+
+    def _stages(self) -> tuple[Tracker, Forecaster]:
+        info, cfg = self.info, self.config.forecast
+        tracker = Tracker(self.config.tracker, fps=info.fps, image_size=info.size)
+        horizon = max(1, round(cfg.horizon_s * info.fps))
+        if cfg.model == "lstm":
+            forecaster = LSTMForecaster(load_checkpoint(Path(cfg.checkpoint)), horizon=horizon, fps=info.fps)
+        else:
+            forecaster = ConstantVelocityForecaster(horizon, window=round(cfg.velocity_window_s * info.fps))
+        return tracker, forecaster
+
+    def _step(
+        self, index: int, image: np.ndarray | None, detections: Detections, tracker: Tracker, forecaster: Forecaster
+    ) -> FrameResult:
+        tracks = tracker.update(detections)
+        forecaster.forget(tracker.removed_ids)
+        future = forecaster.step(index, tracks.track_id, tracks.xyxy, tracker.last_features(tracks.track_id))
+        return FrameResult(index, index / self.info.fps, image, detections, tracks.with_forecast(future, forecaster.kind))

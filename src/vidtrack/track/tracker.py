@@ -1,0 +1,197 @@
+"""ByteTrack-style multi-object tracking with a pluggable motion model and per-track feature buffers."""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from enum import Enum
+
+import numpy as np
+
+from vidtrack.config import TrackerConfig
+from vidtrack.detect.features import geometry_features, set_motion
+from vidtrack.structures import FEATURE_DIM, Detections, Tracks
+from vidtrack.track.matching import iou_cost, linear_assignment
+from vidtrack.track.motion import MOTION_MODELS, MotionModel
+
+
+class TrackState(Enum):
+    NEW = "new"  # seen once, not yet reported: a single detection may be a false positive
+    CONFIRMED = "confirmed"  # matched in consecutive frames, reported
+    LOST = "lost"  # unmatched for up to `track_buffer_s`, predicted forward, can be re-associated
+    REMOVED = "removed"
+
+
+@dataclass(eq=False)
+class Track:
+    """One object's state; the tracker updates many at once through its motion model."""
+
+    track_id: int
+    mean: np.ndarray  # (D,) motion state
+    covariance: np.ndarray  # (D, D)
+    xyxy: np.ndarray  # (4,) last observed box
+    score: float
+    class_id: int
+    start_frame: int
+    last_frame: int
+    features: deque  # (512,) vectors of the frames where the track was observed, oldest first
+    frames: deque  # frame index of each entry in `features`
+    state: TrackState = TrackState.NEW
+    det_index: int = -1
+    hits: int = field(default=1)
+
+
+class Tracker:
+    """Links detections across frames into tracks.
+
+    Association runs in two passes, as in ByteTrack (Zhang et al., ECCV 2022): confident detections first, then
+    low-score ones (often occluded objects) for the tracks still unmatched. Each pass solves an optimal assignment on
+    IoU with the motion model's predicted boxes.
+
+    Example:
+        >>> tracker = Tracker(TrackerConfig(), fps=30.0, image_size=(1920, 1080))
+        >>> tracks = tracker.update(detections)        # once per frame; `None` or empty on frames with no detections
+        >>> tracks.track_id, tracks.det_index
+    """
+
+    def __init__(self, config: TrackerConfig, *, fps: float, image_size: tuple[int, int]) -> None:
+        self.config = config
+        self.fps = fps
+        self.image_size = image_size
+        self.motion: MotionModel = MOTION_MODELS[config.motion]()
+        self.max_lost_frames = round(config.track_buffer_s * fps)
+        self.buffer_frames = max(1, round(config.feature_buffer_s * fps))
+        self.frame = -1
+        self.tracks: list[Track] = []  # NEW, CONFIRMED and LOST tracks
+        self.removed_ids: list[int] = []  # ids removed in the last update
+        self._next_id = 1
+
+    def update(self, detections: Detections | None) -> Tracks:
+        """Advance one frame and return the confirmed tracks observed in it."""
+        cfg = self.config
+        self.frame += 1
+        self.removed_ids = []
+        dets = detections if detections is not None else Detections.empty()
+        if dets.features is None:
+            dets = Detections(dets.xyxy, dets.score, dets.class_id,
+                              geometry_features(dets.xyxy, dets.score, self.image_size))
+        for track in self.tracks:
+            track.det_index = -1
+        self._predict(self.tracks)
+
+        high = np.flatnonzero(dets.score >= cfg.track_high_thresh)
+        low = np.flatnonzero((dets.score > cfg.track_low_thresh) & (dets.score < cfg.track_high_thresh))
+        confirmed = [t for t in self.tracks if t.state != TrackState.NEW]
+        unconfirmed = [t for t in self.tracks if t.state == TrackState.NEW]
+
+        # 1. Confirmed and lost tracks against confident detections.
+        scores = dets.score[high] if cfg.fuse_score else None
+        matched, rest_tracks, rest_high = self._associate(confirmed, dets, high, cfg.match_thresh, scores)
+        # 2. Tracks still unmatched (not the lost ones) against low-score detections.
+        seen = [t for t in rest_tracks if t.state == TrackState.CONFIRMED]
+        matched_low, still_unmatched, _ = self._associate(seen, dets, low, cfg.second_match_thresh, None)
+        for track in still_unmatched:
+            track.state = TrackState.LOST
+        # 3. New tracks from the last frame against the confident detections left.
+        scores = dets.score[rest_high] if cfg.fuse_score else None
+        matched_new, stale, rest_high = self._associate(unconfirmed, dets, rest_high, cfg.unconfirmed_match_thresh,
+                                                        scores)
+        for track in stale:
+            track.state = TrackState.REMOVED
+        self._observe(matched + matched_low + matched_new, dets)
+
+        # 4. Start tracks from confident detections nobody claimed.
+        starters = rest_high[dets.score[rest_high] >= cfg.new_track_thresh]
+        self.tracks.extend(self._start(dets, starters))
+
+        for track in self.tracks:
+            if track.state == TrackState.LOST and self.frame - track.last_frame > self.max_lost_frames:
+                track.state = TrackState.REMOVED
+        self.removed_ids = [t.track_id for t in self.tracks if t.state == TrackState.REMOVED]
+        self.tracks = [t for t in self.tracks if t.state != TrackState.REMOVED]
+        return self._report()
+
+    def _predict(self, tracks: list[Track]) -> None:
+        if not tracks:
+            return
+        mean, cov = self.motion.predict(np.stack([t.mean for t in tracks]), np.stack([t.covariance for t in tracks]))
+        for track, m, c in zip(tracks, mean, cov):
+            track.mean, track.covariance = m, c
+
+    def _associate(
+        self, tracks: list[Track], dets: Detections, candidates: np.ndarray, thresh: float, scores: np.ndarray | None
+    ) -> tuple[list[tuple[Track, int]], list[Track], np.ndarray]:
+        """Match `tracks` to the detections `candidates`; returns pairs, unmatched tracks, unmatched candidates."""
+        if not tracks or len(candidates) == 0:
+            return [], tracks, candidates
+        predicted = self.motion.to_xyxy(np.stack([t.mean for t in tracks]))
+        cost = iou_cost(predicted, dets.xyxy[candidates], scores)
+        pairs, free_tracks, free_dets = linear_assignment(cost, thresh)
+        matched = [(tracks[i], int(candidates[j])) for i, j in pairs]
+        return matched, [tracks[i] for i in free_tracks], candidates[free_dets]
+
+    def _observe(self, pairs: list[tuple[Track, int]], dets: Detections) -> None:
+        """Correct the matched tracks with their detections and extend their feature buffers."""
+        if not pairs:
+            return
+        tracks = [t for t, _ in pairs]
+        rows = np.array([j for _, j in pairs])
+        mean, cov = self.motion.update(np.stack([t.mean for t in tracks]), np.stack([t.covariance for t in tracks]),
+                                       dets.xyxy[rows])
+        features = dets.features[rows].copy()
+        dt = np.array([(self.frame - t.last_frame) / self.fps for t in tracks], dtype=np.float32)
+        age = np.array([(self.frame - t.start_frame) / self.fps for t in tracks], dtype=np.float32)
+        set_motion(features, self.motion.velocity(mean) * self.fps, dt, age, self.image_size)
+        for track, row, m, c, f in zip(tracks, rows, mean, cov, features):
+            track.mean, track.covariance = m, c
+            track.xyxy, track.score, track.class_id = dets.xyxy[row], float(dets.score[row]), int(dets.class_id[row])
+            track.last_frame, track.det_index = self.frame, int(row)
+            track.hits += 1
+            track.state = TrackState.CONFIRMED
+            track.features.append(f)
+            track.frames.append(self.frame)
+
+    def _start(self, dets: Detections, rows: np.ndarray) -> list[Track]:
+        if len(rows) == 0:
+            return []
+        mean, cov = self.motion.initiate(dets.xyxy[rows])
+        features = dets.features[rows].copy()
+        zeros = np.zeros(len(rows), dtype=np.float32)
+        set_motion(features, np.zeros((len(rows), 4), dtype=np.float32), zeros, zeros, self.image_size)
+        # On the very first frame there is no earlier frame to confirm against, so tracks start confirmed (ByteTrack).
+        state = TrackState.CONFIRMED if self.frame == 0 else TrackState.NEW
+        started = []
+        for row, m, c, f in zip(rows, mean, cov, features):
+            started.append(Track(
+                track_id=self._next_id, mean=m, covariance=c, xyxy=dets.xyxy[row], score=float(dets.score[row]),
+                class_id=int(dets.class_id[row]), start_frame=self.frame, last_frame=self.frame,
+                features=deque([f], maxlen=self.buffer_frames), frames=deque([self.frame], maxlen=self.buffer_frames),
+                state=state, det_index=int(row),
+            ))
+            self._next_id += 1
+        return started
+
+    def _report(self) -> Tracks:
+        shown = [t for t in self.tracks if t.state == TrackState.CONFIRMED and t.last_frame == self.frame]
+        if not shown:
+            return Tracks.empty()
+        return Tracks(
+            track_id=np.array([t.track_id for t in shown]),
+            xyxy=np.stack([t.xyxy for t in shown]),
+            score=np.array([t.score for t in shown]),
+            class_id=np.array([t.class_id for t in shown]),
+            det_index=np.array([t.det_index for t in shown]),
+        )
+
+    def last_features(self, track_ids: np.ndarray) -> np.ndarray:
+        """(N, 512) latest feature vectors of the given live tracks, motion included."""
+        by_id = {t.track_id: t for t in self.tracks}
+        if len(track_ids) == 0:
+            return np.zeros((0, FEATURE_DIM), dtype=np.float32)
+        return np.stack([by_id[int(i)].features[-1] for i in track_ids])
+
+    def feature_history(self, track_id: int) -> tuple[np.ndarray, np.ndarray]:
+        """The buffered (T,) frame indices and (T, 512) feature vectors of a live track, oldest first: the sequence
+        the LSTM reads."""
+        track = next(t for t in self.tracks if t.track_id == track_id)
+        return np.array(track.frames), np.stack(track.features)
