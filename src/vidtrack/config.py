@@ -41,9 +41,9 @@ class DetectorConfig:
 
 @dataclass
 class TrackerConfig:
-    track_high_thresh: float = field(default=0.5, metadata=_in_range(0.0, 1.0))
+    track_high_thresh: float = field(default=0.25, metadata=_in_range(0.0, 1.0))
     track_low_thresh: float = field(default=0.1, metadata=_in_range(0.0, 1.0))
-    new_track_thresh: float = field(default=0.6, metadata=_in_range(0.0, 1.0))
+    new_track_thresh: float = field(default=0.25, metadata=_in_range(0.0, 1.0))
     match_thresh: float = field(default=0.8, metadata=_in_range(0.0, 1.0))
     second_match_thresh: float = field(default=0.5, metadata=_in_range(0.0, 1.0))
     unconfirmed_match_thresh: float = field(default=0.7, metadata=_in_range(0.0, 1.0))

@@ -1,0 +1,23 @@
+# Everything runs from a virtual environment in .venv, created on first use.
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(VENV)/bin
+
+.PHONY: install demo test lint bench
+
+$(BIN)/vidtrack: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $@
+
+install: $(BIN)/vidtrack
+
+demo: install  ## track the sample clip; outputs in runs/demo
+	$(BIN)/vidtrack track data/car-detection.mp4 --out runs/demo
+
+test: install
+	$(BIN)/ruff check src tests scripts
+	$(BIN)/pytest -q
+
+bench: install
+	$(BIN)/python scripts/bench_pipeline.py

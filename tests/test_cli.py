@@ -1,0 +1,100 @@
+"""End to end: the `vidtrack track` command on real clips, and its one-line errors."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from conftest import SHARED
+
+from vidtrack.cli import main
+from vidtrack.io.motchallenge import read_detections, read_ground_truth
+
+REPO = Path(__file__).resolve().parents[1]
+CLIP = SHARED / "videos" / "car-detection.mp4"
+SEQ = SHARED / "MOT17" / "train" / "MOT17-02-FRCNN"
+
+
+def vidtrack(*args: str) -> subprocess.CompletedProcess:
+    """Run the CLI in a fresh process, as a user would."""
+    return subprocess.run([sys.executable, "-m", "vidtrack", *args], capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def clip_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("clip")
+    result = CliRunner().invoke(main, ["track", str(CLIP), "--out", str(out), "--max-frames", "90", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    return out, result.output
+
+
+def test_clip_outputs(clip_run):
+    out, printed = clip_run
+    assert "90 frames" in printed and str(out / "tracks.txt") in printed
+    video = cv2.VideoCapture(str(out / "annotated.mp4"))
+    assert int(video.get(cv2.CAP_PROP_FRAME_COUNT)) == 90
+    ok, frame = video.read()
+    assert ok and frame.shape == (432, 768, 3)
+    mot = read_ground_truth(out / "tracks.txt")  # 10 columns: frame, id, box, score, -1, -1, -1
+    assert len(mot) > 10 and mot.frame.max() <= 90
+
+
+def test_clip_forecasts_lie_ahead(clip_run):
+    out, _ = clip_run
+    records = [json.loads(line) for line in (out / "tracks.jsonl").read_text().splitlines()]
+    assert [r["frame"] for r in records] == list(range(90))
+    tracked = [(r, t) for r in records for t in r["tracks"]]
+    assert tracked
+    for record, track in tracked:
+        forecast = track["forecast"]
+        assert forecast["kind"] == "constant_velocity"
+        assert forecast["frames"][0] == record["frame"] + 1
+        assert min(forecast["times_s"]) > record["time_s"]
+        assert np.asarray(forecast["boxes"]).shape == (round(1.5 * 12.5), 4)
+
+
+def test_image_folder(tmp_path):
+    result = CliRunner().invoke(main, ["track", str(SEQ / "img1"), "--out", str(tmp_path), "--classes", "person",
+                                       "--no-video"])
+    assert result.exit_code == 0, result.output
+    per_frame = read_detections(tmp_path / "tracks.txt")
+    assert sorted(per_frame) == [1, 2, 3, 4] and len(per_frame[2]) >= 5
+    assert not (tmp_path / "annotated.mp4").exists()
+
+
+def test_precomputed_detections_write_every_frame(tmp_path):
+    result = CliRunner().invoke(main, ["track", "--detections", str(SEQ / "det" / "det.txt"), "--seqinfo",
+                                       str(SEQ / "seqinfo.ini"), "--out", str(tmp_path), "--no-video"])
+    assert result.exit_code == 0, result.output
+    lines = (tmp_path / "tracks.jsonl").read_text().splitlines()
+    assert len(lines) == 600
+    frames = {int(line.split(",")[0]) for line in (tmp_path / "tracks.txt").read_text().splitlines()}
+    assert len(frames) > 550 and max(frames) <= 600
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["track", "missing.mp4"], "missing.mp4: no such file"),
+        (["track", str(REPO / "README.md")], "not a readable video"),
+        (["track", str(CLIP), "--set", "tracker.nonsense=1"], "unknown config key 'tracker.nonsense'"),
+        (["track", str(CLIP), "--conf", "2"], "detector.conf: 2.0 is out of range"),
+        (["track", str(CLIP), "--classes", "unicorn"], "'unicorn' is not a class"),
+    ],
+)
+def test_bad_input_is_one_line(tmp_path, args, message):
+    result = vidtrack(*args, "--out", str(tmp_path / "out"))
+    assert result.returncode == 1
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_malformed_detections_file_names_the_line(tmp_path):
+    bad = tmp_path / "det.txt"
+    bad.write_text("1,-1,10,10,20,40,0.9\n2,-1,ten,10,20,40,0.9\n")
+    result = vidtrack("track", "--detections", str(bad), "--seqinfo", str(SEQ / "seqinfo.ini"))
+    assert result.returncode == 1 and f"{bad}:2" in result.stderr and "Traceback" not in result.stderr
