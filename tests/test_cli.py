@@ -9,8 +9,8 @@ import cv2
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import SHARED
 
+from conftest import SHARED
 from vidtrack.cli import main
 from vidtrack.io.motchallenge import read_detections, read_ground_truth
 

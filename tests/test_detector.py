@@ -4,8 +4,8 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from conftest import SHARED
 
+from conftest import SHARED
 from vidtrack.detect.detector import Detector
 from vidtrack.detect.features import APPEARANCE, GEOMETRY, HAS_APPEARANCE
 from vidtrack.detect.weights import resolve_weights

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -66,6 +68,7 @@ def track(source, out, config_path, model, classes, conf, iou, imgsz, device, ba
     from tqdm import tqdm
 
     from vidtrack.config import load_config, parse_override
+    from vidtrack.io.draw import TrackPainter
     from vidtrack.io.writers import ResultWriter
     from vidtrack.pipeline import Pipeline
 
@@ -92,16 +95,20 @@ def track(source, out, config_path, model, classes, conf, iou, imgsz, device, ba
     total = min(info.frame_count or 0, max_frames or info.frame_count or 0) or None
     ids: set[int] = set()
     count, start = 0, time.perf_counter()
+    headless = sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    if show and headless:
+        logging.getLogger("vidtrack").warning("--show: no display (DISPLAY is not set); continuing without a window")
+        show = False  # OpenCV's Qt backend would abort the whole process
+    window = TrackPainter(round(cfg.trail_s * info.fps), names) if show else None
     with ResultWriter(out, fps=info.fps, size=info.size, video=cfg.video, mot=cfg.mot, jsonl=cfg.jsonl, names=names,
                       trail_s=cfg.trail_s) as writer, tqdm(total=total, unit="frame", desc=info.name) as bar:
-        painter = writer._painter if show and cfg.video else None
-        for result in _chain(first, results):
+        for result in itertools.chain([first], results):
             writer.write(result)
             ids.update(result.tracks.track_id.tolist())
             count += 1
             bar.update()
-            if show:
-                show = _show(result, painter, names, trail_frames=round(cfg.trail_s * info.fps))
+            if window is not None and not _show(result, window):
+                window = None
     elapsed = time.perf_counter() - start
     click.echo(f"{count} frames in {elapsed:.1f} s ({count / elapsed:.1f} fps), {len(ids)} tracks, "
                f"forecasts: {pipe.config.forecast.model}")
@@ -109,22 +116,14 @@ def track(source, out, config_path, model, classes, conf, iou, imgsz, device, ba
         click.echo(f"  {kind:5s} {path}")
 
 
-def _chain(first, rest):
-    yield first
-    yield from rest
-
-
-def _show(result, painter, names, trail_frames) -> bool:
+def _show(result, painter) -> bool:
     """Show a frame in a window; returns False (stop showing) when there is no display or the user pressed q."""
     import cv2
 
-    from vidtrack.io.draw import TrackPainter
-
     if result.image is None:
         return False
-    _show.painter = getattr(_show, "painter", None) or TrackPainter(trail_frames, names)
     try:
-        cv2.imshow("vidtrack", _show.painter.draw(result.image, result.tracks))
+        cv2.imshow("vidtrack", painter.draw(result.image, result.tracks))
         return cv2.waitKey(1) & 0xFF != ord("q")
     except cv2.error:
         logging.getLogger("vidtrack").warning("--show: no display available; continuing without a window")

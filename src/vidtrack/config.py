@@ -22,6 +22,7 @@ import yaml
 
 from vidtrack.errors import ConfigError
 
+
 def _in_range(lo: float, hi: float, *, lo_open: bool = False) -> dict:
     return {"range": (lo, hi, lo_open)}
 
@@ -127,7 +128,8 @@ def _convert(key: str, value: Any, hint: Any, meta: typing.Mapping) -> Any:
             raise ConfigError(f"{key}: expected true or false, got {value!r}")
         return value
     if hint in (int, float):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or (hint is int and not isinstance(value, int)):
+        wrong_type = isinstance(value, bool) or not isinstance(value, int if hint is int else (int, float))
+        if wrong_type:
             raise ConfigError(f"{key}: expected {'an integer' if hint is int else 'a number'}, got {value!r}")
         value = hint(value)
         if "range" in meta:

@@ -136,4 +136,5 @@ class Pipeline:
         tracks = tracker.update(detections)
         forecaster.forget(tracker.removed_ids)
         future = forecaster.step(index, tracks.track_id, tracks.xyxy, tracker.last_features(tracks.track_id))
-        return FrameResult(index, index / self.info.fps, image, detections, tracks.with_forecast(future, forecaster.kind))
+        tracks = tracks.with_forecast(future, forecaster.kind)
+        return FrameResult(index, index / self.info.fps, image, detections, tracks)

@@ -117,7 +117,8 @@ def onnx_to_checkpoint(onnx_file: str | os.PathLike, out: str | os.PathLike) -> 
         "date": meta.get("date"),
         "version": ultralytics_version,
         "license": meta.get("license", "AGPL-3.0 https://ultralytics.com/license"),
-        "docs": f"rebuilt by vidtrack from the Ultralytics {meta.get('version')} ONNX export ({meta.get('description')})",
+        "docs": f"rebuilt by vidtrack from the Ultralytics {meta.get('version')} ONNX export "
+        f"({meta.get('description')})",
     }
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)

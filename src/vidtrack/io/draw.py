@@ -33,7 +33,7 @@ class TrackPainter:
         self._trails = {k: v for k, v in self._trails.items() if k in live}
         for i, track_id in enumerate(tracks.track_id.tolist()):
             color = track_color(track_id)
-            x1, y1, x2, y2 = (int(round(v)) for v in tracks.xyxy[i])
+            x1, y1, x2, y2 = (round(float(v)) for v in tracks.xyxy[i])
             centre = ((x1 + x2) // 2, (y1 + y2) // 2)
             trail = self._trails.setdefault(track_id, deque(maxlen=self.trail_frames))
             trail.append(centre)

@@ -306,7 +306,7 @@ class ThreadedReader:
                 if not self._put(frame):
                     return
             self._put(_END)
-        except BaseException as error:  # noqa: BLE001 - handed to the consumer, which re-raises it
+        except BaseException as error:
             self._put(_Failure(error))
         finally:
             self._source.close()  # here, not in close(): the capture must not be released while this thread reads it

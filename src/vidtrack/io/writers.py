@@ -82,7 +82,7 @@ class ResultWriter:
             self._mot = MOTWriter(self.paths["mot"])
         if jsonl:
             self.paths["jsonl"] = self.folder / "tracks.jsonl"
-            self._jsonl = open(self.paths["jsonl"], "w")
+            self._jsonl = open(self.paths["jsonl"], "w")  # noqa: SIM115 (open for the whole run)
         if video:
             self.paths["video"] = self.folder / "annotated.mp4"
             self._video = cv2.VideoWriter(str(self.paths["video"]), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)

@@ -56,7 +56,7 @@ class KalmanFilterXYAH:
         self.transition[:4, 4:] = np.eye(4)  # x' = x + v (one frame)
         self.observation = np.eye(4, 8)
 
-    def _noise(self, height: np.ndarray, position: float, velocity: float, aspect: float, aspect_v: float) -> np.ndarray:
+    def _noise(self, height: np.ndarray, position: float, velocity: float, aspect: float, aspect_v: float):
         h = height[:, None]
         ones = np.ones_like(h)
         std = np.concatenate([position * h, position * h, aspect * ones, position * h,
