@@ -287,7 +287,7 @@ class _FakeCapture:
     def __init__(self, images: list[np.ndarray | None] | None, count: float = 0.0, fps: float = 25.0) -> None:
         self.images, self.count, self.fps, self.released = images, count, fps, False
 
-    def isOpened(self) -> bool:
+    def isOpened(self) -> bool:  # noqa: N802 (the OpenCV name)
         return self.images is not None and not self.released
 
     def read(self) -> tuple[bool, np.ndarray | None]:

@@ -100,6 +100,7 @@ class Pipeline:
                 for frame, detections in zip(batch, detector([f.image for f in batch])):
                     for _ in range(frame.index - previous - 1):  # frames the source skipped: predict through them
                         tracker.update(None)
+                        forecaster.forget(tracker.removed_ids)
                     previous = frame.index
                     yield self._step(frame.index, frame.image, detections, tracker, forecaster)
 

@@ -17,6 +17,17 @@ import numpy as np
 FEATURE_DIM = 512
 
 
+def _boxes(xyxy: np.ndarray) -> np.ndarray:
+    boxes = np.asarray(xyxy, dtype=np.float32)
+    if boxes.size == 0:
+        return boxes.reshape(0, 4)
+    if boxes.shape == (4,):  # a single box
+        return boxes[None]
+    if boxes.ndim != 2 or boxes.shape[1] != 4:
+        raise ValueError(f"xyxy must have shape (N, 4), got {boxes.shape}")
+    return boxes
+
+
 def _check_rows(name: str, array: np.ndarray, n: int, shape_tail: tuple[int, ...]) -> None:
     if array.shape[:1] != (n,) or array.shape[1:] != shape_tail:
         raise ValueError(f"{name} must have shape ({n}, {', '.join(map(str, shape_tail))}), got {array.shape}")
@@ -39,7 +50,7 @@ class Detections:
     features: np.ndarray | None = None
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "xyxy", np.asarray(self.xyxy, dtype=np.float32).reshape(-1, 4))
+        object.__setattr__(self, "xyxy", _boxes(self.xyxy))
         n = len(self.xyxy)
         object.__setattr__(self, "score", np.asarray(self.score, dtype=np.float32).reshape(-1))
         object.__setattr__(self, "class_id", np.asarray(self.class_id, dtype=np.int64).reshape(-1))
@@ -102,7 +113,7 @@ class Tracks:
     def __post_init__(self) -> None:
         object.__setattr__(self, "track_id", np.asarray(self.track_id, dtype=np.int64).reshape(-1))
         n = len(self.track_id)
-        object.__setattr__(self, "xyxy", np.asarray(self.xyxy, dtype=np.float32).reshape(-1, 4))
+        object.__setattr__(self, "xyxy", _boxes(self.xyxy))
         object.__setattr__(self, "score", np.asarray(self.score, dtype=np.float32).reshape(-1))
         object.__setattr__(self, "class_id", np.asarray(self.class_id, dtype=np.int64).reshape(-1))
         object.__setattr__(self, "det_index", np.asarray(self.det_index, dtype=np.int64).reshape(-1))

@@ -80,9 +80,9 @@ def load_checkpoint(folder: str | os.PathLike) -> TrajectoryLSTM:
                                "model.safetensors")
     try:
         meta = json.loads(config_file.read_text())
-        version, architecture = meta["format"], meta["architecture"]
+        version, architecture = int(meta["format"]), meta["architecture"]
         config = LSTMConfig(**meta["config"])
-    except (json.JSONDecodeError, KeyError, TypeError) as e:
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
         raise WeightsError(f"{config_file}: not a vidtrack forecaster config ({e})") from None
     if version > CHECKPOINT_FORMAT:
         raise WeightsError(f"{config_file}: checkpoint format {version} is newer than this vidtrack reads "

@@ -193,5 +193,7 @@ class Tracker:
     def feature_history(self, track_id: int) -> tuple[np.ndarray, np.ndarray]:
         """The buffered (T,) frame indices and (T, 512) feature vectors of a live track, oldest first: the sequence
         the LSTM reads."""
-        track = next(t for t in self.tracks if t.track_id == track_id)
+        track = next((t for t in self.tracks if t.track_id == track_id), None)
+        if track is None:
+            raise KeyError(f"no live track with id {track_id}")
         return np.array(track.frames), np.stack(track.features)

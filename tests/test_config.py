@@ -1,0 +1,216 @@
+"""Tests of the typed configuration: the shipped YAML, key and value checks, dotted overrides."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+
+import pytest
+
+from vidtrack.config import (
+    Config,
+    DetectorConfig,
+    ForecastConfig,
+    OutputConfig,
+    TrackerConfig,
+    load_config,
+    parse_override,
+    read_yaml,
+)
+from vidtrack.errors import ConfigError
+
+DEFAULT_YAML = Path(__file__).resolve().parents[1] / "configs" / "default.yaml"
+SECTIONS = {"detector": DetectorConfig, "tracker": TrackerConfig, "forecast": ForecastConfig, "output": OutputConfig}
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "config.yaml"
+    path.write_text(text)
+    return path
+
+
+# --- the shipped defaults ---
+
+
+@pytest.mark.parametrize("section", list(SECTIONS))
+def test_default_yaml_documents_the_dataclass_defaults(section: str) -> None:
+    """configs/default.yaml must list every key of every section with the value the code uses by default."""
+    loaded = getattr(load_config(DEFAULT_YAML), section)
+    defaults = getattr(Config(), section)
+    raw = read_yaml(DEFAULT_YAML)[section]
+    names = [f.name for f in dataclasses.fields(SECTIONS[section])]
+    assert sorted(raw) == sorted(names), f"{section}: keys in default.yaml differ from the dataclass fields"
+    for name in names:
+        assert getattr(loaded, name) == getattr(defaults, name), f"{section}.{name}"
+        assert type(getattr(loaded, name)) is type(getattr(defaults, name)), f"{section}.{name}"
+
+
+def test_default_yaml_sections_and_whole_config() -> None:
+    assert sorted(read_yaml(DEFAULT_YAML)) == sorted(SECTIONS)
+    assert load_config(DEFAULT_YAML) == Config()
+    assert load_config() == Config()
+
+
+def test_empty_yaml_file_gives_defaults(tmp_path: Path) -> None:
+    assert load_config(write(tmp_path, "# nothing set\n")) == Config()
+
+
+def test_yaml_values_are_applied(tmp_path: Path) -> None:
+    path = write(tmp_path, "tracker:\n  track_buffer_s: 3\n  fuse_score: false\ndetector:\n  classes: [person, 2]\n")
+    cfg = load_config(path)
+    assert cfg.tracker.track_buffer_s == 3.0 and isinstance(cfg.tracker.track_buffer_s, float)
+    assert cfg.tracker.fuse_score is False
+    assert cfg.detector.classes == ["person", "2"]
+    assert cfg.detector == dataclasses.replace(DetectorConfig(), classes=["person", "2"])
+
+
+# --- unknown keys ---
+
+
+def test_unknown_top_level_key() -> None:
+    with pytest.raises(ConfigError, match="unknown config key 'trackr'") as info:
+        load_config(overrides={"trackr.track_buffer_s": 2.0})
+    assert "allowed keys: detector, tracker, forecast, output" in str(info.value)
+
+
+def test_unknown_nested_key_lists_the_section_keys() -> None:
+    with pytest.raises(ConfigError, match=re.escape("unknown config key 'tracker.track_bufer_s'")) as info:
+        load_config(overrides={"tracker.track_bufer_s": 2.0})
+    allowed = str(info.value).split("allowed keys:")[1]
+    for f in dataclasses.fields(TrackerConfig):
+        assert f"tracker.{f.name}" in allowed
+
+
+def test_unknown_key_in_a_file_names_the_file(tmp_path: Path) -> None:
+    path = write(tmp_path, "output:\n  videos: true\n")
+    with pytest.raises(ConfigError, match=re.escape(str(path)) + r": unknown config key 'output.videos'"):
+        load_config(path)
+
+
+def test_section_that_is_not_a_mapping() -> None:
+    with pytest.raises(ConfigError, match=r"tracker\.?: expected a mapping"):
+        load_config(overrides={"tracker": 3})
+
+
+# --- wrong types and ranges ---
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("tracker.track_buffer_s", "long", "expected a number"),
+        ("tracker.track_buffer_s", True, "expected a number"),
+        ("tracker.track_buffer_s", -1, "out of range"),
+        ("tracker.track_high_thresh", 1.5, "out of range"),
+        ("tracker.feature_buffer_s", 0, "out of range"),  # open lower bound
+        ("tracker.fuse_score", "yes", "expected true or false"),
+        ("tracker.fuse_score", 1, "expected true or false"),
+        ("detector.imgsz", 640.5, "expected an integer"),
+        ("detector.imgsz", 16, "out of range"),
+        ("detector.iou", 0.0, "out of range"),
+        ("detector.batch", 0, "out of range"),
+        ("detector.half", "no", "expected true or false"),
+        ("detector.model", ["a.pt"], "expected a string"),
+        ("detector.classes", {"a": 1}, "expected a list"),
+        ("forecast.horizon_s", 0, "out of range"),
+        ("output.queue_size", 2.5, "expected an integer"),
+    ],
+)
+def test_wrong_type_or_range_names_the_key(key: str, value: object, message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(key) + ".*" + message):
+        load_config(overrides={key: value})
+
+
+def test_range_edges_are_accepted() -> None:
+    cfg = load_config(overrides={"tracker.track_buffer_s": 0, "detector.iou": 1.0, "tracker.track_high_thresh": 1})
+    assert (cfg.tracker.track_buffer_s, cfg.detector.iou, cfg.tracker.track_high_thresh) == (0.0, 1.0, 1.0)
+
+
+@pytest.mark.parametrize(("key", "choices"), [("tracker.motion", ["kalman"]),
+                                              ("forecast.model", ["constant_velocity", "lstm"])])
+def test_literal_with_bad_choice_lists_the_choices(key: str, choices: list[str]) -> None:
+    with pytest.raises(ConfigError, match=re.escape(key)) as info:
+        load_config(overrides={key: "sort"})
+    message = str(info.value)
+    assert "'sort' is not allowed" in message
+    for choice in choices:
+        assert choice in message
+
+
+def test_low_threshold_above_high_is_refused() -> None:
+    with pytest.raises(ConfigError, match="track_low_thresh"):
+        load_config(overrides={"tracker.track_low_thresh": 0.9, "tracker.track_high_thresh": 0.5})
+
+
+# --- overrides ---
+
+
+def test_dotted_overrides_apply_over_the_file(tmp_path: Path) -> None:
+    path = write(tmp_path, "tracker:\n  track_buffer_s: 3\n  match_thresh: 0.7\n")
+    cfg = load_config(path, {"tracker.track_buffer_s": 2, "output.video": False, "detector.device": None})
+    assert cfg.tracker.track_buffer_s == 2.0  # the override wins
+    assert cfg.tracker.match_thresh == 0.7  # the file's other keys in that section stay
+    assert cfg.output.video is False
+    assert cfg.detector.device == "auto"  # None means "not given"
+    assert cfg.forecast == ForecastConfig()
+
+
+def test_parse_override() -> None:
+    key, value = parse_override("tracker.track_buffer_s=2")
+    assert (key, value) == ("tracker.track_buffer_s", 2)
+    assert load_config(overrides={key: value}).tracker.track_buffer_s == 2.0
+    assert parse_override(" detector.classes = [person, car]") == ("detector.classes", ["person", "car"])
+    assert parse_override("output.video=false") == ("output.video", False)
+    assert parse_override("forecast.checkpoint=null") == ("forecast.checkpoint", None)
+    assert parse_override("detector.model=a=b.pt") == ("detector.model", "a=b.pt")
+
+
+@pytest.mark.parametrize("text", ["tracker.track_buffer_s", "=2", "  =2"])
+def test_parse_override_malformed(text: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape("expected section.key=value")):
+        parse_override(text)
+
+
+# --- cross-field checks ---
+
+
+def test_lstm_without_checkpoint_is_refused() -> None:
+    with pytest.raises(ConfigError, match=re.escape("forecast.checkpoint")):
+        load_config(overrides={"forecast.model": "lstm"})
+    with pytest.raises(ConfigError, match=re.escape("forecast.checkpoint")):
+        Config(forecast=ForecastConfig(model="lstm"))
+    cfg = load_config(overrides={"forecast.model": "lstm", "forecast.checkpoint": "runs/lstm"})
+    assert cfg.forecast.checkpoint == "runs/lstm"
+
+
+@pytest.mark.parametrize("device", ["gpu", "cuda:", "cuda:x", "cuda:-1", "CPU", "0", ""])
+def test_invalid_device_is_refused(device: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape("detector.device")):
+        load_config(overrides={"detector.device": device})
+
+
+@pytest.mark.parametrize("device", ["auto", "cpu", "cuda", "cuda:0", "cuda:12", "mps"])
+def test_valid_devices(device: str) -> None:
+    assert load_config(overrides={"detector.device": device}).detector.device == device
+
+
+# --- files ---
+
+
+def test_malformed_yaml_names_the_file(tmp_path: Path) -> None:
+    path = write(tmp_path, "tracker:\n  track_buffer_s: [1, 2\n  motion: kalman\n")
+    with pytest.raises(ConfigError, match=re.escape(str(path)) + ": not valid YAML"):
+        load_config(path)
+
+
+def test_yaml_that_is_not_a_mapping_names_the_file(tmp_path: Path) -> None:
+    path = write(tmp_path, "- tracker\n- detector\n")
+    with pytest.raises(ConfigError, match=re.escape(str(path)) + ": expected a mapping"):
+        load_config(path)
+
+
+def test_missing_file_names_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "nope.yaml"
+    with pytest.raises(ConfigError, match=re.escape(str(path)) + ": no such config file"):
+        load_config(path)
