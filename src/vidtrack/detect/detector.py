@@ -134,6 +134,7 @@ class Detector:
         boxes_in = [k[:, :4] for k in kept]
         if self.has_appearance and self._maps is not None:
             appearance = pool_appearance(self._maps, boxes_in, images.shape[2]).cpu().numpy()
+            self._maps = None  # release the maps now rather than at the next call
         else:
             appearance = None
         h0, w0 = frames[0].shape[:2]

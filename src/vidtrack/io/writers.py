@@ -1,13 +1,16 @@
 """Writing a run's results: MOTChallenge `tracks.txt`, `tracks.jsonl` with forecasts, and `annotated.mp4`.
 
 Each file is written frame by frame and flushed, so that a run that stops early (an error, Ctrl-C) leaves valid files
-holding every finished frame; `close()` runs in any case and finalises the video container.
+holding every finished frame; `close()` runs in any case and finalises the video container. Drawing and encoding the
+video happen in a background thread, so that they overlap the next frame's inference.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import queue
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -48,6 +51,48 @@ def frame_record(result: FrameResult, fps: float, names: dict[int, str]) -> dict
     return {"frame": result.index, "time_s": round(result.time_s, 4), "tracks": records}
 
 
+class _VideoThread:
+    """Draws and encodes frames in a background thread, fed through a bounded queue."""
+
+    def __init__(self, path: Path, fps: float, size: tuple[int, int], painter: TrackPainter) -> None:
+        self.size, self.painter = size, painter
+        self.writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+        if not self.writer.isOpened():
+            raise InputError(f"{path}: OpenCV cannot write an mp4 video here; use --no-video or another output folder")
+        self.queue: queue.Queue = queue.Queue(maxsize=4)
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._work, name="vidtrack-video", daemon=True)
+        self.thread.start()
+
+    def _work(self) -> None:
+        while (item := self.queue.get()) is not None:
+            if self.error is not None:
+                continue  # keep draining so that put() never blocks
+            image, tracks = item
+            try:
+                if image is None:  # precomputed detections without images: draw on a dark canvas
+                    image = np.full((self.size[1], self.size[0], 3), 40, dtype=np.uint8)
+                elif image.shape[1::-1] != self.size:
+                    image = cv2.resize(image, self.size)
+                self.writer.write(self.painter.draw(image, tracks))
+            except BaseException as e:  # reported to the caller at its next write or close
+                self.error = e
+
+    def write(self, image: np.ndarray | None, tracks) -> None:
+        if self.error is not None:
+            raise self.error
+        self.queue.put((image, tracks))
+
+    def close(self) -> None:
+        if self.thread.is_alive():
+            self.queue.put(None)
+            self.thread.join()
+        self.writer.release()
+        error, self.error = self.error, None
+        if error is not None:
+            raise error
+
+
 class ResultWriter:
     """Writes the outputs a run asks for into `folder`; a context manager.
 
@@ -85,12 +130,11 @@ class ResultWriter:
             self._jsonl = open(self.paths["jsonl"], "w")  # noqa: SIM115 (open for the whole run)
         if video:
             self.paths["video"] = self.folder / "annotated.mp4"
-            self._video = cv2.VideoWriter(str(self.paths["video"]), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
-            if not self._video.isOpened():
+            try:
+                self._video = _VideoThread(self.paths["video"], fps, size, TrackPainter(round(trail_s * fps), names))
+            except InputError:
                 self.close()
-                raise InputError(f"{self.paths['video']}: OpenCV cannot write an mp4 video here; "
-                                 "use --no-video or another output folder")
-            self._painter = TrackPainter(round(trail_s * fps), self.names)
+                raise
 
     def write(self, result: FrameResult) -> None:
         if self._mot is not None:
@@ -99,19 +143,12 @@ class ResultWriter:
             self._jsonl.write(json.dumps(frame_record(result, self.fps, self.names)) + "\n")
             self._jsonl.flush()
         if self._video is not None:
-            image = result.image
-            if image is None:  # precomputed detections without images: draw on a dark canvas
-                image = np.full((self.size[1], self.size[0], 3), 40, dtype=np.uint8)
-            elif image.shape[1::-1] != self.size:
-                image = cv2.resize(image, self.size)
-            self._video.write(self._painter.draw(image, result.tracks))
+            self._video.write(result.image, result.tracks)
 
     def close(self) -> None:
-        for handle in (self._mot, self._jsonl):
+        for handle in (self._mot, self._jsonl, self._video):
             if handle is not None:
                 handle.close()
-        if self._video is not None:
-            self._video.release()
 
     def __enter__(self) -> ResultWriter:
         return self
