@@ -74,9 +74,10 @@ CONF = 0.1  # vidtrack's default detector.conf, also Ultralytics' default for tr
 DETECTOR = "vidtrack Detector (with features)"
 DETECTOR_PLAIN = "vidtrack Detector, features off"
 PREDICT = "Ultralytics YOLO.predict"
-PIPELINE = "vidtrack Pipeline.run + ResultWriter"
+PIPELINE = "vidtrack Pipeline.run (no files written)"
+PIPELINE_WRITING = "vidtrack Pipeline.run + ResultWriter"
 TRACK = "Ultralytics YOLO.track (ByteTrack)"
-METHODS = (DETECTOR, DETECTOR_PLAIN, PREDICT, PIPELINE, TRACK)
+METHODS = (DETECTOR, DETECTOR_PLAIN, PREDICT, PIPELINE, PIPELINE_WRITING, TRACK)
 
 DECODE = "decode"
 POOL = "pool_appearance"
@@ -201,22 +202,25 @@ def bench_detectors(args: argparse.Namespace, weights: str, images: list[np.ndar
 # (b) the vidtrack pipeline ---------------------------------------------------------------------------------------
 
 
-def open_writer(folder: str, config: Config, fps: float, size: tuple[int, int], names: dict) -> ResultWriter:
+def open_writer(
+    folder: str, config: Config, fps: float, size: tuple[int, int], names: dict, write: bool = True
+) -> ResultWriter:
     out = config.output
-    return ResultWriter(folder, fps=fps, size=size, video=out.video, mot=out.mot, jsonl=out.jsonl, names=names,
-                        trail_s=out.trail_s)
+    return ResultWriter(folder, fps=fps, size=size, video=out.video and write, mot=out.mot and write,
+                        jsonl=out.jsonl and write, names=names, trail_s=out.trail_s)
 
 
-def bench_pipeline(args: argparse.Namespace) -> float:
-    """Seconds for --frames frames of Pipeline.run with a ResultWriter, after --warmup frames; the writer's close
-    (finalising the video) is included."""
+def bench_pipeline(args: argparse.Namespace, write: bool) -> float:
+    """Seconds for --frames frames of Pipeline.run, after --warmup frames; with `write`, through a ResultWriter, the
+    writer's close (finalising the video) included. Without, the work matches Ultralytics' track mode, which writes
+    nothing."""
     config = make_config(args)
     pipe = Pipeline(config)
     pin_threads(args.threads)
     results = pipe.run(args.video, max_frames=args.warmup + args.frames)
     first = next(results)  # opens the source, so that its frame rate and size are known (as the CLI does)
     with tempfile.TemporaryDirectory(prefix="vidtrack-bench-") as folder:
-        writer = open_writer(folder, config, pipe.info.fps, pipe.info.size, pipe.detector.names)
+        writer = open_writer(folder, config, pipe.info.fps, pipe.info.size, pipe.detector.names, write)
         with writer:
             writer.write(first)
             for result in itertools.islice(results, args.warmup - 1):
@@ -319,8 +323,9 @@ def run_rounds(args: argparse.Namespace, weights: str) -> Measurements:
             seconds[name].append(sum(samples.get(name, [])))
         measured.feature_s += [d - p for d, p in zip(samples[DETECTOR], samples[DETECTOR_PLAIN])]
         seconds[DECODE].append(decode_s)
-        progress(f"round {round_}/{args.repeats}: (b) Pipeline.run + ResultWriter")
-        seconds[PIPELINE].append(bench_pipeline(args))
+        progress(f"round {round_}/{args.repeats}: (b) Pipeline.run, without and with writing files")
+        seconds[PIPELINE].append(bench_pipeline(args, write=False))
+        seconds[PIPELINE_WRITING].append(bench_pipeline(args, write=True))
         progress(f"round {round_}/{args.repeats}: (b) stages by hand")
         measured.stage_runs.append(bench_stages(args))
         progress(f"round {round_}/{args.repeats}: (c) Ultralytics track")
@@ -349,6 +354,7 @@ def summarise(args: argparse.Namespace, measured: Measurements) -> dict:
     overhead = stages["tracking"] + stages["features"] + stages["forecasting"] + stages["writing"]
     ratios = {
         "pipeline fps / ultralytics track fps": methods[TRACK] / methods[PIPELINE],
+        "pipeline writing files fps / ultralytics track fps": methods[TRACK] / methods[PIPELINE_WRITING],
         "detector ms / ultralytics predict ms": methods[DETECTOR] / methods[PREDICT],
         "stage overhead %": 100 * overhead / stages["detection"],
     }
@@ -426,7 +432,8 @@ def report(env: dict, summary: dict, markdown: bool) -> str:
         "",
         format_table(["stage", "ms/frame", "measured as"], stages, markdown, numeric=(1,)),
         "",
-        f"pipeline fps / Ultralytics track fps: {ratios['pipeline fps / ultralytics track fps']:.2f}",
+        f"pipeline fps / Ultralytics track fps: {ratios['pipeline fps / ultralytics track fps']:.2f} "
+        f"(writing files: {ratios['pipeline writing files fps / ultralytics track fps']:.2f})",
         f"Detector / Ultralytics predict time: {ratios['detector ms / ultralytics predict ms']:.2f}",
         f"stage overhead = (tracking + features + forecasting + writing) / detection: "
         f"{ratios['stage overhead %']:.1f} %",

@@ -292,7 +292,7 @@ def test_checkpoint_newer_format_is_refused(checkpoint: Path) -> None:
 @pytest.mark.parametrize("version", ["two", None])
 def test_checkpoint_unreadable_format_is_refused(checkpoint: Path, version) -> None:
     edit_config(checkpoint, format=version)
-    with pytest.raises(WeightsError, match="config.json: not a vidtrack forecaster config"):
+    with pytest.raises(WeightsError, match=r"config\.json: not a vidtrack forecaster config"):
         load_checkpoint(checkpoint)
 
 

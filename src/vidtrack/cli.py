@@ -84,13 +84,12 @@ def track(source, out, config_path, model, classes, conf, iou, imgsz, device, ba
     pipe = Pipeline(load_config(config_path, overrides))
     if detections is not None:
         results = pipe.run_detections(detections, seqinfo, max_frames=max_frames)
-        names = {0: "object"}
     else:
         results = pipe.run(source, max_frames=max_frames)
-        names = pipe.detector.names
     first = next(results, None)  # opens the source, so that its frame rate and size are known
     if first is None:
         raise VidtrackError(f"{source or detections}: no frames to track")
+    names = {0: "object"} if detections is not None else pipe.detector.names
     info, cfg = pipe.info, pipe.config.output
     total = min(info.frame_count or 0, max_frames or info.frame_count or 0) or None
     ids: set[int] = set()

@@ -17,7 +17,7 @@ from vidtrack.forecast.base import Forecaster
 from vidtrack.forecast.constant_velocity import ConstantVelocityForecaster
 from vidtrack.forecast.lstm import LSTMForecaster, load_checkpoint
 from vidtrack.io.motchallenge import read_detections, read_seqinfo
-from vidtrack.io.sources import Frame, ThreadedReader, open_source
+from vidtrack.io.sources import Frame, SourceInfo, ThreadedReader, open_source
 from vidtrack.structures import Detections, Tracks
 from vidtrack.track.tracker import Tracker
 
@@ -47,14 +47,6 @@ class FrameResult:
     tracks: Tracks
 
 
-@dataclass(frozen=True, slots=True)
-class StreamInfo:
-    name: str
-    fps: float
-    size: tuple[int, int]  # width, height
-    frame_count: int | None
-
-
 class Pipeline:
     """Detect, track and forecast.
 
@@ -67,7 +59,7 @@ class Pipeline:
     def __init__(self, config: Config | None = None) -> None:
         self.config = config or Config()
         self._detector = None
-        self.info: StreamInfo | None = None  # of the stream being run, once it is open
+        self.info: SourceInfo | None = None  # of the source being run, once it is open
 
     @classmethod
     def from_config(cls, path: str | os.PathLike | None = None, *, device: str | None = None, **overrides: Any):
@@ -89,10 +81,10 @@ class Pipeline:
 
     def run(self, source: str | int | os.PathLike, *, max_frames: int | None = None) -> Iterator[FrameResult]:
         """Stream a video file, image folder, webcam index or rtsp/http URL through the three stages."""
-        detector = self.detector
+        # The source opens first, so that a bad one fails before the model loads; decoding starts while it loads.
         with ThreadedReader(open_source(source), queue_size=self.config.output.queue_size) as reader:
-            info = reader.info
-            self.info = StreamInfo(info.name, info.fps, info.size, info.frame_count)
+            detector = self.detector
+            self.info = reader.info
             frames: Iterable[Frame] = itertools.islice(reader, max_frames) if max_frames else reader
             tracker, forecaster = self._stages()
             previous = -1
@@ -111,7 +103,7 @@ class Pipeline:
         sequence's image folder has them."""
         seq = read_seqinfo(seqinfo)
         per_frame = read_detections(detections, seq_length=seq.length)
-        self.info = StreamInfo(seq.name, seq.fps, (seq.width, seq.height), seq.length)
+        self.info = SourceInfo(seq.name, "detections", seq.fps, (seq.width, seq.height), seq.length)
         tracker, forecaster = self._stages()
         folder = seq.image_folder
         for number in range(1, min(seq.length, max_frames or seq.length) + 1):

@@ -48,7 +48,7 @@ class SourceInfo:
 
     Attributes:
         name: what the user gave: a path, a URL or a webcam index as a string.
-        kind: "video", "images", "webcam" or "stream".
+        kind: "video", "images", "webcam" or "stream" ("detections" for precomputed detections).
         fps: frames per second, from the container or camera, or the `fps` given for image folders.
         size: (width, height) of the first frame; every frame yielded has this size.
         frame_count: number of frame indices in the source, or None for live webcams and streams.

@@ -60,13 +60,14 @@ class _VideoThread:
         if not self.writer.isOpened():
             raise InputError(f"{path}: OpenCV cannot write an mp4 video here; use --no-video or another output folder")
         self.queue: queue.Queue = queue.Queue(maxsize=4)
-        self.error: BaseException | None = None
+        self.error: BaseException | None = None  # raised once, at the caller's next write or close
+        self.failed = False
         self.thread = threading.Thread(target=self._work, name="vidtrack-video", daemon=True)
         self.thread.start()
 
     def _work(self) -> None:
         while (item := self.queue.get()) is not None:
-            if self.error is not None:
+            if self.failed:
                 continue  # keep draining so that put() never blocks
             image, tracks = item
             try:
@@ -75,12 +76,16 @@ class _VideoThread:
                 elif image.shape[1::-1] != self.size:
                     image = cv2.resize(image, self.size)
                 self.writer.write(self.painter.draw(image, tracks))
-            except BaseException as e:  # reported to the caller at its next write or close
-                self.error = e
+            except BaseException as e:
+                self.error, self.failed = e, True
+
+    def _raise_error(self) -> None:
+        error, self.error = self.error, None
+        if error is not None:
+            raise error
 
     def write(self, image: np.ndarray | None, tracks) -> None:
-        if self.error is not None:
-            raise self.error
+        self._raise_error()
         self.queue.put((image, tracks))
 
     def close(self) -> None:
@@ -88,9 +93,7 @@ class _VideoThread:
             self.queue.put(None)
             self.thread.join()
         self.writer.release()
-        error, self.error = self.error, None
-        if error is not None:
-            raise error
+        self._raise_error()
 
 
 class ResultWriter:
