@@ -59,10 +59,13 @@ def test_clip_forecasts_lie_ahead(clip_run):
 
 def test_image_folder(tmp_path):
     result = CliRunner().invoke(main, ["track", str(SEQ / "img1"), "--out", str(tmp_path), "--classes", "person",
-                                       "--no-video"])
+                                       "car", "--no-video"])
     assert result.exit_code == 0, result.output
     per_frame = read_detections(tmp_path / "tracks.txt")
     assert sorted(per_frame) == [1, 2, 3, 4] and len(per_frame[2]) >= 5
+    names = {t["class_name"] for line in (tmp_path / "tracks.jsonl").read_text().splitlines()
+             for t in json.loads(line)["tracks"]}
+    assert "person" in names and names <= {"person", "car"}
     assert not (tmp_path / "annotated.mp4").exists()
 
 

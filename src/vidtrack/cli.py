@@ -28,6 +28,25 @@ class _OneLineErrors(click.Group):
             sys.exit(130)
 
 
+class _TrackCommand(click.Command):
+    """Let `--classes person car` take several values, as in Ultralytics and argparse's nargs="+": the words after it,
+    up to the next option, are joined into one comma-separated value."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        joined, i = [], 0
+        while i < len(args):
+            joined.append(args[i])
+            if args[i] == "--classes":
+                end = i + 1
+                while end < len(args) and not args[end].startswith("-"):
+                    end += 1
+                joined.append(",".join(args[i + 1:end]))
+                i = end
+            else:
+                i += 1
+        return super().parse_args(ctx, joined)
+
+
 @click.group(cls=_OneLineErrors)
 @click.version_option(package_name="vidtrack")
 def main() -> None:
@@ -36,13 +55,13 @@ def main() -> None:
     logging.getLogger("ultralytics").setLevel(logging.ERROR)
 
 
-@main.command()
+@main.command(cls=_TrackCommand)
 @click.argument("source", required=False)
 @click.option("--out", type=click.Path(path_type=Path), default=Path("runs/track"), show_default=True,
               help="Folder for tracks.txt, tracks.jsonl and annotated.mp4.")
 @click.option("--config", "config_path", type=click.Path(path_type=Path), help="YAML config (see configs/).")
 @click.option("--model", help="YOLO weights: a name such as yolov8n.pt, or a path to .pt/.onnx/...")
-@click.option("--classes", multiple=True, help="Keep only these classes (names or ids); repeat or list them.")
+@click.option("--classes", multiple=True, help="Keep only these classes, names or ids: --classes person car.")
 @click.option("--conf", type=float, help="Detection confidence threshold.")
 @click.option("--iou", type=float, help="NMS IoU threshold.")
 @click.option("--imgsz", type=int, help="Inference image size in pixels.")
