@@ -12,6 +12,7 @@ import torch
 
 from vidtrack.errors import WeightsError
 from vidtrack.forecast.constant_velocity import ConstantVelocityForecaster, fit_velocity
+from vidtrack.forecast.kalman import KalmanForecaster
 from vidtrack.forecast.lstm import (
     CHECKPOINT_FORMAT,
     LSTMConfig,
@@ -146,7 +147,7 @@ def test_lstm_output_shapes_and_positive_std() -> None:
 
 def test_default_lstm_config() -> None:
     config = LSTMConfig()
-    assert (config.input_size, config.horizon, config.fps) == (FEATURE_DIM, 45, 30.0)
+    assert (config.input_size, config.horizon, config.fps) == (FEATURE_DIM, 15, 10.0)  # 0.1 ... 1.5 s ahead
 
 
 # --- LSTM forecaster ---
@@ -158,17 +159,17 @@ def rows(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
     return boxes, rng.normal(0, 1, (n, FEATURE_DIM)).astype(np.float32)
 
 
-def expected_boxes(model: TrajectoryLSTM, sequence: np.ndarray, box: np.ndarray) -> np.ndarray:
-    """The model run once over a track's whole feature sequence, turned into boxes around its last box."""
+def expected_boxes(model: TrajectoryLSTM, sequence: np.ndarray, box: np.ndarray, base: np.ndarray) -> np.ndarray:
+    """The model run once over a track's whole feature sequence: its residual, in box heights, over the Kalman
+    forecast `base` (the model's steps are the stream's frames here)."""
     with torch.no_grad():
         offsets, _, _ = model(torch.as_tensor(sequence)[None])
-    size = np.concatenate([box[2:] - box[:2]] * 2)
-    return box + offsets[0, -1].numpy() * size
+    return base + offsets[0, -1].numpy() * (box[3] - box[1])
 
 
 def test_lstm_forecaster_carries_state_between_frames() -> None:
     model = make_model()
-    forecaster = LSTMForecaster(model, horizon=6, fps=30.0)
+    forecaster, kalman = LSTMForecaster(model, horizon=6, fps=30.0), KalmanForecaster(6)
     assert forecaster.kind == "lstm"
     rng = np.random.default_rng(1)
     features = []
@@ -176,10 +177,12 @@ def test_lstm_forecaster_carries_state_between_frames() -> None:
         boxes, f = rows(rng, 2)
         features.append(f)
         future = forecaster.step(frame, np.array([5, 8]), boxes, f)
+        base = kalman.step(frame, np.array([5, 8]), boxes, f)
     assert future.shape == (2, 6, 4) and future.dtype == np.float32
     for k in range(2):
         sequence = np.stack([f[k] for f in features])  # (3, 512)
-        np.testing.assert_allclose(future[k], expected_boxes(model, sequence, boxes[k]), rtol=1e-4, atol=1e-3)
+        np.testing.assert_allclose(future[k], expected_boxes(model, sequence, boxes[k], base[k]), rtol=1e-4,
+                                   atol=1e-3)
     # Running without the carried state gives something else: the test above depends on the state.
     fresh = LSTMForecaster(model, horizon=6, fps=30.0).step(2, np.array([5, 8]), boxes, features[-1])
     assert not np.allclose(fresh, future, atol=1e-3)
@@ -187,7 +190,7 @@ def test_lstm_forecaster_carries_state_between_frames() -> None:
 
 def test_lstm_forecaster_unobserved_tracks_keep_their_state() -> None:
     model = make_model()
-    forecaster = LSTMForecaster(model, horizon=6, fps=30.0)
+    forecaster, kalman = LSTMForecaster(model, horizon=6, fps=30.0), KalmanForecaster(6)
     rng = np.random.default_rng(2)
     seen = {1: [], 2: []}
     schedule = [[1, 2], [2], [2], [1, 2]]  # track 1 is missed on frames 1 and 2
@@ -196,9 +199,10 @@ def test_lstm_forecaster_unobserved_tracks_keep_their_state() -> None:
         for k, i in enumerate(ids):
             seen[i].append(f[k])
         future = forecaster.step(frame, np.array(ids), boxes, f)
+        base = kalman.step(frame, np.array(ids), boxes, f)
     for k, i in enumerate(schedule[-1]):
-        np.testing.assert_allclose(future[k], expected_boxes(model, np.stack(seen[i]), boxes[k]), rtol=1e-4,
-                                   atol=1e-3)
+        np.testing.assert_allclose(future[k], expected_boxes(model, np.stack(seen[i]), boxes[k], base[k]),
+                                   rtol=1e-4, atol=1e-3)
     assert len(seen[1]) == 2 and len(seen[2]) == 4
 
 
@@ -212,7 +216,8 @@ def test_lstm_forecaster_forget_resets_a_track() -> None:
     forecaster.forget([4, 99])
     boxes, f = rows(rng, 1)
     future = forecaster.step(3, np.array([4]), boxes, f)
-    np.testing.assert_allclose(future[0], expected_boxes(model, f, boxes[0]), rtol=1e-4, atol=1e-3)
+    base = KalmanForecaster(6).step(3, np.array([4]), boxes, f)  # a new track for the Kalman filter too
+    np.testing.assert_allclose(future[0], expected_boxes(model, f, boxes[0], base[0]), rtol=1e-4, atol=1e-3)
     empty = forecaster.step(4, np.zeros(0, dtype=np.int64), np.zeros((0, 4)), np.zeros((0, FEATURE_DIM)))
     assert empty.shape == (0, 6, 4)
 

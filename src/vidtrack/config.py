@@ -56,7 +56,7 @@ class TrackerConfig:
 
 @dataclass
 class ForecastConfig:
-    model: Literal["constant_velocity", "lstm"] = "constant_velocity"
+    model: Literal["constant_velocity", "kalman", "lstm"] = "constant_velocity"
     checkpoint: str | None = None
     horizon_s: float = field(default=1.5, metadata=_in_range(0.0, 60.0, lo_open=True))
     velocity_window_s: float = field(default=0.5, metadata=_in_range(0.0, 60.0, lo_open=True))

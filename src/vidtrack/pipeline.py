@@ -15,6 +15,7 @@ import numpy as np
 from vidtrack.config import Config, load_config
 from vidtrack.forecast.base import Forecaster
 from vidtrack.forecast.constant_velocity import ConstantVelocityForecaster
+from vidtrack.forecast.kalman import KalmanForecaster
 from vidtrack.forecast.lstm import LSTMForecaster, load_checkpoint
 from vidtrack.io.motchallenge import read_detections, read_seqinfo
 from vidtrack.io.sources import Frame, SourceInfo, ThreadedReader, open_source
@@ -119,6 +120,8 @@ class Pipeline:
         horizon = max(1, round(cfg.horizon_s * info.fps))
         if cfg.model == "lstm":
             forecaster = LSTMForecaster(load_checkpoint(Path(cfg.checkpoint)), horizon=horizon, fps=info.fps)
+        elif cfg.model == "kalman":
+            forecaster = KalmanForecaster(horizon)
         else:
             forecaster = ConstantVelocityForecaster(horizon, window=round(cfg.velocity_window_s * info.fps))
         return tracker, forecaster

@@ -1,4 +1,8 @@
-"""The learned forecaster: a 2-layer LSTM that reads each track's feature vectors and predicts its future boxes.
+"""The learned forecaster: a 2-layer LSTM that reads each track's feature vectors and corrects the Kalman forecast.
+
+The LSTM predicts a residual over the tracker's Kalman filter rolled forward, in units of the current box height, at
+fixed times ahead (every 1/`fps` seconds). A model that learned nothing useful predicts zero and falls back to the
+Kalman forecast; what it learns is what the Kalman filter gets wrong.
 
 A checkpoint is a folder with `model.safetensors` (the weights, never unpickled) and `config.json` (the model's
 arguments and a format version), so that loading needs nothing else.
@@ -15,7 +19,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from vidtrack.detect.features import GEOMETRY, MOTION
 from vidtrack.errors import WeightsError
+from vidtrack.forecast.kalman import KalmanForecaster
 from vidtrack.structures import FEATURE_DIM
 
 CHECKPOINT_FORMAT = 1
@@ -26,15 +32,28 @@ class LSTMConfig:
     input_size: int = FEATURE_DIM
     hidden_size: int = 128
     num_layers: int = 2
-    horizon: int = 45  # future steps predicted, at `fps`
-    fps: float = 30.0  # frame rate of the steps the model was trained on
+    horizon: int = 15  # future steps predicted, one every 1 / fps seconds
+    fps: float = 10.0  # rate of the predicted steps (not of the video)
+    motion_only: bool = True  # read only the size and motion features, not appearance or absolute position
+
+
+def motion_input_mask() -> torch.Tensor:
+    """(512,) ones on the features a motion-only model reads: box size and aspect, and the tracker's motion.
+
+    Absolute position, score and appearance are left out: they describe the scene more than the motion, and a model
+    that reads them learns where people walk in the training scenes instead of how they move.
+    """
+    mask = torch.zeros(FEATURE_DIM)
+    mask[GEOMETRY.start + 2:GEOMETRY.start + 6] = 1  # width, height, log aspect, relative area
+    mask[MOTION] = 1
+    return mask
 
 
 class TrajectoryLSTM(nn.Module):
-    """Per step: (batch, time, 512) features → (batch, time, horizon, 4) box offsets and their log standard deviation.
+    """Per step: (batch, time, 512) features → (batch, time, horizon, 4) residual box offsets over the Kalman
+    forecast, in current box heights, and their log standard deviations.
 
-    Offsets are relative to the last observed box and normalised by its width and height: for a box x1 y1 x2 y2 of
-    size w, h, the future box is `box + offset * (w, h, w, h)`.
+    For a current box of height h and a Kalman forecast `base`, the forecast is `base + offset * h`.
     """
 
     def __init__(self, config: LSTMConfig) -> None:
@@ -42,11 +61,13 @@ class TrajectoryLSTM(nn.Module):
         self.config = config
         self.lstm = nn.LSTM(config.input_size, config.hidden_size, config.num_layers, batch_first=True)
         self.head = nn.Linear(config.hidden_size, config.horizon * 4 * 2)
+        mask = motion_input_mask() if config.motion_only else torch.ones(config.input_size)
+        self.register_buffer("input_mask", mask, persistent=False)
 
     def forward(
         self, features: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None = None
     ) -> tuple[torch.Tensor, torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
-        hidden, state = self.lstm(features, state)  # (B, T, hidden), ((layers, B, hidden) × 2)
+        hidden, state = self.lstm(features * self.input_mask, state)  # (B, T, hidden), ((layers, B, hidden) × 2)
         out = self.head(hidden).unflatten(-1, (self.config.horizon, 4, 2))  # (B, T, H, 4, 2)
         return out[..., 0], out[..., 1].clamp(-10, 10), state
 
@@ -108,8 +129,9 @@ def load_checkpoint(folder: str | os.PathLike) -> TrajectoryLSTM:
 class LSTMForecaster:
     """Runs the LSTM once per frame over all live tracks, keeping each track's (h, c) state between frames.
 
-    Only tracks observed in a frame advance; the state of the others waits until they are seen again. The model's
-    steps (at its training fps) are resampled in time to the stream's frame rate.
+    Only tracks observed in a frame advance; the state of the others waits until they are seen again. Each track also
+    keeps a Kalman filter, whose forecast the LSTM corrects; the model's residual steps (every 1 / model fps seconds)
+    are interpolated to the stream's frames.
     """
 
     kind = "lstm"
@@ -124,7 +146,8 @@ class LSTMForecaster:
         if self._stream_times[-1] > model_times[-1] + 1e-9:
             raise WeightsError(f"the forecaster predicts {model_times[-1]:.2f} s ahead, fewer than the "
                                f"{self._stream_times[-1]:.2f} s asked for; lower forecast.horizon_s")
-        self._model_times = model_times
+        self._model_times = np.concatenate([[0.0], model_times])  # the residual is zero now
+        self.kalman = KalmanForecaster(horizon)
         layers, hidden = config.num_layers, config.hidden_size
         self._state: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
         self._zero = torch.zeros(layers, hidden, device=self.device)
@@ -142,12 +165,14 @@ class LSTMForecaster:
         for k, i in enumerate(ids):
             self._state[i] = (h[:, k], c[:, k])
         offsets = offsets[:, -1].cpu().numpy()  # (N, H_model, 4)
-        size = np.concatenate([xyxy[:, 2:] - xyxy[:, :2]] * 2, axis=1)  # (N, 4) w h w h
-        boxes = xyxy[:, None] + offsets * size[:, None]  # (N, H_model, 4)
-        flat = boxes.transpose(0, 2, 1).reshape(-1, len(self._model_times))
-        resampled = np.stack([np.interp(self._stream_times, self._model_times, row) for row in flat])
-        return resampled.reshape(n, 4, self.horizon).transpose(0, 2, 1).astype(np.float32)
+        residual = np.concatenate([np.zeros((n, 1, 4)), offsets], axis=1).transpose(0, 2, 1).reshape(n * 4, -1)
+        residual = np.stack([np.interp(self._stream_times, self._model_times, row) for row in residual])
+        residual = residual.reshape(n, 4, self.horizon).transpose(0, 2, 1)  # (N, horizon, 4) in box heights
+        base = self.kalman.step(frame, track_ids, xyxy, features)  # (N, horizon, 4)
+        height = (xyxy[:, 3] - xyxy[:, 1])[:, None, None]
+        return (base + residual * height).astype(np.float32)
 
     def forget(self, track_ids: list[int]) -> None:
+        self.kalman.forget(track_ids)
         for track_id in track_ids:
             self._state.pop(track_id, None)

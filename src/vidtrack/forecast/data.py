@@ -1,0 +1,217 @@
+"""Forecasting windows cut from labelled clips (MOTChallenge layout), their augmentation and their features.
+
+A window is one track at one moment ("now"):
+
+- `past`: (T, 4) boxes x1 y1 x2 y2 of the last `observe_s` seconds at the clip's frame rate, oldest first and
+  right-aligned (`past[-1]` is now), NaN where the object was not visible or before the track began;
+- `future`: (H, 4) true boxes at `TIMES` seconds ahead, interpolated between labelled frames, NaN where unknown.
+
+Windows of all clips share `T` (the longest window, NaN-padded at the front), so that clips at 14, 25 and 30 fps mix
+in one batch; time enters the features in seconds.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import numpy as np
+
+from vidtrack.detect.features import geometry_features, set_motion
+from vidtrack.errors import InputError
+from vidtrack.io.motchallenge import read_ground_truth, read_seqinfo
+from vidtrack.structures import FEATURE_DIM
+from vidtrack.track.motion import KalmanFilterXYAH
+
+OBSERVE_S = 0.5  # PIE protocol: observe 0.5 s, predict up to 1.5 s
+STEP_S = 0.1
+TIMES = np.round(np.arange(1, 16) * STEP_S, 6)  # (15,) seconds ahead
+PAST_FRAMES = 16  # 0.5 s at 30 fps, and now
+
+
+@dataclass(frozen=True)
+class Windows:
+    """Row-aligned windows; see the module docstring."""
+
+    past: np.ndarray  # (N, T, 4)
+    future: np.ndarray  # (N, H, 4)
+    fps: np.ndarray  # (N,)
+    image_size: np.ndarray  # (N, 2) width, height
+    sequence: np.ndarray  # (N,) sequence name
+    track_id: np.ndarray  # (N,)
+    frame: np.ndarray  # (N,) the frame that is "now"
+
+    def __len__(self) -> int:
+        return len(self.past)
+
+    def __getitem__(self, index) -> Windows:
+        return Windows(**{f.name: getattr(self, f.name)[index] for f in fields(self)})
+
+    @staticmethod
+    def concat(parts: list[Windows]) -> Windows:
+        return Windows(**{f.name: np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(Windows)})
+
+
+def cut_windows(
+    sequence: str | os.PathLike,
+    *,
+    classes: tuple[int, ...] = (1,),
+    min_visibility: float = 0.25,
+    stride_s: float = 0.1,
+    min_observed: int = 2,
+    reverse: bool = False,
+) -> Windows:
+    """Cut windows from a MOTChallenge sequence folder (`seqinfo.ini` and `gt/gt.txt`).
+
+    A past box counts as observed when its visibility is at least `min_visibility` (a detector would miss it
+    otherwise); future truth uses every labelled box, occluded or not. Windows need `min_observed` observed past
+    boxes, an observed now, and a known box at the last forecast time. `reverse` plays each track backwards, an
+    augmentation (people walk both ways).
+    """
+    folder = Path(sequence)
+    info = read_seqinfo(folder / "seqinfo.ini")
+    gt = read_ground_truth(folder / "gt" / "gt.txt")
+    gt = gt[gt.consider & np.isin(gt.class_id, classes)]
+    if len(gt) == 0:
+        raise InputError(f"{folder / 'gt' / 'gt.txt'}: no usable track (classes {list(classes)}, consider = 1)")
+    fps = info.fps
+    n_past = round(OBSERVE_S * fps) + 1
+    if n_past > PAST_FRAMES:
+        raise InputError(f"{folder}: {fps} fps is above the 30 fps that windows are sized for")
+    stride = max(1, round(stride_s * fps))
+    future_frames = TIMES * fps  # fractional frames ahead
+    reach = int(np.ceil(future_frames[-1]))
+    parts = []
+    for track_id in np.unique(gt.track_id):
+        rows = gt[gt.track_id == track_id]
+        first, last = int(rows.frame.min()), int(rows.frame.max())
+        boxes = np.full((last - first + 1, 4), np.nan)  # every labelled box, by frame
+        boxes[rows.frame - first] = rows.xyxy
+        seen = np.full(len(boxes), False)
+        seen[rows.frame - first] = rows.visibility >= min_visibility
+        if reverse:
+            boxes, seen = boxes[::-1], seen[::-1]
+        observed = np.where(seen[:, None], boxes, np.nan)
+        nows = np.arange(0, len(boxes) - reach, stride)
+        nows = nows[seen[nows]]
+        if len(nows) == 0:
+            continue
+        past_index = nows[:, None] + np.arange(-n_past + 1, 1)  # (W, n_past)
+        past = np.where((past_index >= 0)[..., None], observed[np.clip(past_index, 0, None)], np.nan)
+        ahead = nows[:, None] + future_frames  # (W, H) fractional frame positions
+        low = np.floor(ahead).astype(int)
+        frac = (ahead - low)[..., None]
+        future = boxes[low] * (1 - frac) + boxes[np.minimum(low + 1, len(boxes) - 1)] * frac
+        future = np.where(frac == 0, boxes[low], future)  # exact frames need no neighbour
+        keep = (np.isfinite(past).all(axis=2).sum(axis=1) >= min_observed) & np.isfinite(future[:, -1]).all(axis=1)
+        if not keep.any():
+            continue
+        padded = np.full((keep.sum(), PAST_FRAMES, 4), np.nan)
+        padded[:, PAST_FRAMES - n_past:] = past[keep]
+        count = int(keep.sum())
+        frame_of_now = (last - nows[keep]) if reverse else (first + nows[keep])
+        parts.append(Windows(
+            past=padded, future=future[keep], fps=np.full(count, fps), image_size=np.tile([info.width, info.height],
+                                                                                            (count, 1)),
+            sequence=np.full(count, info.name), track_id=np.full(count, int(track_id)), frame=frame_of_now,
+        ))
+    if not parts:
+        raise InputError(f"{folder}: no track is long enough for a {OBSERVE_S} s + {TIMES[-1]} s window")
+    return Windows.concat(parts)
+
+
+def filter_windows(past: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Run the tracker's Kalman filter over each window, frame by frame, as the tracker would.
+
+    Returns per-frame states (N, T, 8) after each update (NaN before the first observation), and the final state and
+    covariance (N, 8), (N, 8, 8) at now.
+    """
+    kalman = KalmanFilterXYAH()
+    n, t_len = past.shape[:2]
+    seen = np.isfinite(past).all(axis=2)
+    mean, cov = np.zeros((n, 8)), np.tile(np.eye(8), (n, 1, 1))
+    started = np.zeros(n, dtype=bool)
+    states = np.full((n, t_len, 8), np.nan)
+    for t in range(t_len):
+        if started.any():
+            mean[started], cov[started] = kalman.predict(mean[started], cov[started])
+        update = seen[:, t] & started
+        if update.any():
+            mean[update], cov[update] = kalman.update(mean[update], cov[update], past[update, t])
+        start = seen[:, t] & ~started
+        if start.any():
+            mean[start], cov[start] = kalman.initiate(past[start, t])
+            started |= start
+        states[seen[:, t], t] = mean[seen[:, t]]
+    return states, mean, cov
+
+
+def window_features(past: np.ndarray, fps: np.ndarray, image_size: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The (N, T, 512) feature vectors the tracker would have stored for each observed past box, and the (N, T) mask
+    of observed frames. Motion comes from the tracker's Kalman filter; there is no appearance (no frames)."""
+    n, t_len = past.shape[:2]
+    seen = np.isfinite(past).all(axis=2)
+    states, _, _ = filter_windows(past)
+    kalman = KalmanFilterXYAH()
+    frames = np.arange(t_len)[None].repeat(n, axis=0).astype(float)
+    first = np.where(seen, frames, np.inf).min(axis=1)  # (N,)
+    previous = np.full((n, t_len), np.nan)  # frame of the observation before each one
+    last_seen = np.full(n, np.nan)
+    for t in range(t_len):
+        previous[:, t] = last_seen
+        last_seen = np.where(seen[:, t], t, last_seen)
+    features = np.zeros((n, t_len, FEATURE_DIM), dtype=np.float32)
+    rows, cols = np.nonzero(seen)
+    window_fps = fps[rows]
+    sizes = image_size[rows]
+    # Geometry per image size: group rows by size (a handful of distinct clips per batch).
+    for size in np.unique(sizes, axis=0):
+        at = (sizes == size).all(axis=1)
+        r, c = rows[at], cols[at]
+        f = geometry_features(past[r, c], np.ones(len(r)), (int(size[0]), int(size[1])))
+        gap = np.nan_to_num(c - previous[r, c], nan=0.0)
+        velocity = np.where(gap[:, None] > 0, kalman.velocity(states[r, c]), 0.0) * window_fps[at, None]
+        set_motion(f, velocity.astype(np.float32), (gap / window_fps[at]).astype(np.float32),
+                   ((c - first[r]) / window_fps[at]).astype(np.float32), (int(size[0]), int(size[1])))
+        features[r, c] = f
+    return features, seen
+
+
+@dataclass(frozen=True)
+class Augmentation:
+    """Perturbations that make clean labels look like a tracker's boxes and vary the scene (all probabilities)."""
+
+    flip: float = 0.5  # mirror left-right
+    scale: float = 0.2  # zoom about the image centre by up to ±20 %
+    pan_px_s: float = 0.05  # camera pan, standard deviation in image widths per second
+    jitter: float = 0.03  # box noise, standard deviation as a fraction of the box height
+    drop: float = 0.1  # missed detections in the past (never now)
+    fragment: float = 0.2  # the track starts later within the window
+
+
+def augment(windows: Windows, rng: np.random.Generator, aug: Augmentation = Augmentation()) -> Windows:
+    """A randomly perturbed copy of `windows` (past and future move together, except detector noise)."""
+    past, future = windows.past.copy(), windows.future.copy()
+    n, t_len = past.shape[:2]
+    width = windows.image_size[:, 0].astype(float)
+    height = windows.image_size[:, 1].astype(float)
+    flip = rng.random(n) < aug.flip
+    for boxes in (past, future):
+        boxes[flip] = boxes[flip][..., [2, 1, 0, 3]] * [-1, 1, -1, 1] + np.stack(
+            [width[flip], np.zeros(flip.sum()), width[flip], np.zeros(flip.sum())], axis=1)[:, None]
+    scale = np.exp(rng.uniform(np.log(1 - aug.scale), np.log(1 + aug.scale), n))[:, None, None]
+    centre = np.stack([width, height, width, height], axis=1)[:, None] / 2
+    past, future = centre + (past - centre) * scale, centre + (future - centre) * scale
+    pan = rng.normal(0, aug.pan_px_s, (n, 2)) * np.stack([width, height], axis=1)  # px per second
+    past_t = (np.arange(t_len) - (t_len - 1))[None, :] / windows.fps[:, None]  # seconds, <= 0
+    past += (past_t[..., None] * pan[:, None])[..., [0, 1, 0, 1]]
+    future += (TIMES[None, :, None] * pan[:, None])[..., [0, 1, 0, 1]]
+    h = (past[:, -1, 3] - past[:, -1, 1])[:, None, None]
+    past += rng.normal(0, aug.jitter, past.shape) * h
+    dropped = rng.random((n, t_len)) < aug.drop
+    dropped[:, -1] = False
+    starts = np.where(rng.random(n) < aug.fragment, rng.integers(0, t_len - 1, n), 0)
+    dropped |= np.arange(t_len)[None] < starts[:, None]
+    past[dropped] = np.nan
+    return Windows(past, future, windows.fps, windows.image_size, windows.sequence, windows.track_id, windows.frame)

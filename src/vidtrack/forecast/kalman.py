@@ -1,0 +1,66 @@
+"""The Kalman forecaster: the tracker's motion model rolled forward, a baseline and the base of the LSTM's forecast."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from vidtrack.track.motion import KalmanFilterXYAH
+
+
+class KalmanForecaster:
+    """Keeps one Kalman filter per track (predicted through missed frames, updated on observed ones) and predicts
+    `horizon` frames ahead.
+
+    >>> kf = KalmanForecaster(horizon=2)
+    >>> future = kf.step(0, np.array([1]), np.array([[0.0, 0, 10, 20]]), np.zeros((1, 512)))
+    >>> future.shape
+    (1, 2, 4)
+    """
+
+    kind = "kalman"
+
+    def __init__(self, horizon: int) -> None:
+        self.horizon = horizon
+        self.filter = KalmanFilterXYAH()
+        self._state: dict[int, tuple[np.ndarray, np.ndarray, int]] = {}  # id → mean, covariance, last frame
+
+    def observe(self, frame: int, track_ids: np.ndarray, xyxy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Advance each track's filter to `frame` and correct it with the observed box; returns (N, 8) means and
+        (N, 8, 8) covariances."""
+        n = len(track_ids)
+        mean, cov = np.zeros((n, 8)), np.zeros((n, 8, 8))
+        gaps = np.zeros(n, dtype=int)
+        for i, track_id in enumerate(track_ids.tolist()):
+            if track_id in self._state:
+                mean[i], cov[i], last = self._state[track_id]
+                gaps[i] = frame - last
+        new = gaps == 0
+        if new.any():
+            mean[new], cov[new] = self.filter.initiate(xyxy[new])
+        for gap in range(1, gaps.max(initial=0) + 1):  # predict through missed frames
+            moving = gaps >= gap
+            mean[moving], cov[moving] = self.filter.predict(mean[moving], cov[moving])
+        old = ~new
+        if old.any():
+            mean[old], cov[old] = self.filter.update(mean[old], cov[old], xyxy[old])
+        for i, track_id in enumerate(track_ids.tolist()):
+            self._state[track_id] = (mean[i], cov[i], frame)
+        return mean, cov
+
+    def rollout(self, mean: np.ndarray, cov: np.ndarray, steps: int) -> np.ndarray:
+        """(N, steps, 4) boxes predicted 1 ... `steps` frames ahead."""
+        boxes = np.zeros((len(mean), steps, 4))
+        for k in range(steps):
+            mean, cov = self.filter.predict(mean, cov)
+            boxes[:, k] = self.filter.to_xyxy(mean)
+        return boxes
+
+    def step(self, frame: int, track_ids: np.ndarray, xyxy: np.ndarray, features: np.ndarray) -> np.ndarray:
+        if len(track_ids) == 0:
+            return np.zeros((0, self.horizon, 4), dtype=np.float32)
+        mean, cov = self.observe(frame, track_ids, np.asarray(xyxy, dtype=np.float64))
+        return self.rollout(mean, cov, self.horizon).astype(np.float32)
+
+    def forget(self, track_ids: list[int]) -> None:
+        for track_id in track_ids:
+            self._state.pop(track_id, None)
