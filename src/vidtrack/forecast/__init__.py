@@ -1,0 +1,77 @@
+"""Forecasting each track's future boxes: the trained LSTM, and the constant-velocity and Kalman baselines."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from vidtrack.errors import WeightsError
+
+DEFAULT_CHECKPOINT = Path(__file__).parent / "default"
+
+
+def default_checkpoint() -> Path:
+    """The forecaster shipped inside the package (see its MODEL_CARD.md)."""
+    if not (DEFAULT_CHECKPOINT / "model.safetensors").is_file():
+        raise WeightsError(f"{DEFAULT_CHECKPOINT}: the packaged forecaster is missing; reinstall vidtrack or pass "
+                           "a checkpoint folder")
+    return DEFAULT_CHECKPOINT
+
+
+class Forecaster:
+    """Forecast future boxes from past boxes with a trained LSTM.
+
+    Example:
+        >>> fc = Forecaster.load()                    # the shipped default, or Forecaster.load("runs/forecaster/best")
+        >>> future, std = fc.predict(history, fps=30.0, horizon_s=1.5)
+        >>> # history (N, T, 4) past x1 y1 x2 y2 in pixels, NaN where a frame is missing, oldest first (last = now);
+        >>> # future and std (N, H, 4) for the next H = round(horizon_s * fps) frames.
+    """
+
+    def __init__(self, model) -> None:
+        self.model = model.eval()
+
+    @classmethod
+    def load(cls, checkpoint: str | os.PathLike | None = None) -> Forecaster:
+        from vidtrack.forecast.lstm import load_checkpoint
+
+        return cls(load_checkpoint(checkpoint or default_checkpoint()))
+
+    @torch.no_grad()
+    def predict(
+        self, history: np.ndarray, *, fps: float, horizon_s: float = 1.5, image_size: tuple[int, int] = (1920, 1080)
+    ) -> tuple[np.ndarray, np.ndarray]:
+        from vidtrack.forecast.data import window_features
+        from vidtrack.forecast.training import kalman_base
+
+        history = np.asarray(history, dtype=np.float64)
+        if history.ndim != 3 or history.shape[2] != 4:
+            raise ValueError(f"history must have shape (N, T, 4), got {history.shape}")
+        if not np.isfinite(history[:, -1]).all():
+            raise ValueError("the last box of every history (now) must be finite")
+        config = self.model.config
+        model_times = np.arange(0, config.horizon + 1) / config.fps
+        times = np.arange(1, round(horizon_s * fps) + 1) / fps
+        if times[-1] > model_times[-1] + 1e-9:
+            raise ValueError(f"horizon_s={horizon_s} exceeds the model's {model_times[-1]:.2f} s")
+        n = len(history)
+        rates = np.full(n, float(fps))
+        features, seen = window_features(history, rates, np.tile(image_size, (n, 1)))
+        order = np.argsort(~seen, axis=1, kind="stable")
+        features = torch.from_numpy(np.take_along_axis(features, order[..., None], axis=1))
+        offsets, log_std, _ = self.model(features)
+        last = torch.from_numpy(seen.sum(axis=1) - 1)
+        rows = torch.arange(n)
+        mean = np.concatenate([np.zeros((n, 1, 4)), offsets[rows, last].double().numpy()], axis=1)
+        spread = log_std[rows, last].exp().double().numpy()
+        spread = np.concatenate([spread[:, :1], spread], axis=1)
+        def interp(values: np.ndarray) -> np.ndarray:  # (N, H_model + 1, 4) at model_times → (N, H, 4) at times
+            return np.stack([np.stack([np.interp(times, model_times, v[:, k]) for k in range(4)], axis=1)
+                             for v in values])
+
+        height = (history[:, -1, 3] - history[:, -1, 1])[:, None, None]
+        base = kalman_base(history, rates, times)
+        return base + interp(mean) * height, interp(spread) * height

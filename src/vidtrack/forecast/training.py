@@ -1,0 +1,103 @@
+"""What the forecaster learns from: batches of windows, the residual target over the Kalman forecast, and the loss."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from vidtrack.forecast.data import TIMES, Augmentation, Windows, augment, filter_windows, window_features
+from vidtrack.forecast.kalman import KalmanForecaster
+from vidtrack.forecast.lstm import TrajectoryLSTM
+
+
+def kalman_base(past: np.ndarray, fps: np.ndarray, times: np.ndarray = TIMES) -> np.ndarray:
+    """(N, H, 4) the tracker's Kalman filter, run over each window and rolled forward to `times` seconds ahead
+    (interpolated between frames), exactly as `KalmanForecaster` does at run time."""
+    _, mean, cov = filter_windows(past)
+    rollout = KalmanForecaster(0)
+    out = np.empty((len(past), len(times), 4))
+    for rate in np.unique(fps):
+        rows = fps == rate
+        ahead = times * rate  # fractional frames
+        boxes = rollout.rollout(mean[rows], cov[rows], int(np.ceil(ahead[-1])))
+        boxes = np.concatenate([rollout.filter.to_xyxy(mean[rows])[:, None], boxes], axis=1)  # frames 0 ... steps
+        low = np.floor(ahead).astype(int)
+        frac = (ahead - low)[None, :, None]
+        high = np.minimum(low + 1, boxes.shape[1] - 1)
+        out[rows] = boxes[:, low] * (1 - frac) + boxes[:, high] * frac
+    return out
+
+
+class WindowBatches(torch.utils.data.Dataset):
+    """Indexes windows; `collate` builds a whole batch at once (augmentation, features and targets are vectorised)."""
+
+    def __init__(self, windows: Windows, augmentation: Augmentation | None = None, seed: int = 0) -> None:
+        self.windows = windows
+        self.augmentation = augmentation
+        self.rng = np.random.default_rng(seed)
+
+    def __len__(self) -> int:
+        return len(self.windows)
+
+    def __getitem__(self, index: int) -> int:
+        return index
+
+    def collate(self, indices: list[int]) -> dict[str, torch.Tensor]:
+        windows = self.windows[np.asarray(indices)]
+        if self.augmentation is not None:
+            windows = augment(windows, self.rng, self.augmentation)
+        return make_batch(windows)
+
+
+def make_batch(windows: Windows) -> dict[str, torch.Tensor]:
+    """Tensors for the model and the loss.
+
+    features (B, T, 512) observed steps first (the LSTM only steps on observed frames, as at run time); last (B,)
+    index of the last observed step; base (B, H, 4) Kalman forecast; height (B,) current box height; target (B, H, 4)
+    residual (future - base) / height, zero where unknown; known (B, H, 4) where the future is known.
+    """
+    features, seen = window_features(windows.past, windows.fps, windows.image_size)
+    order = np.argsort(~seen, axis=1, kind="stable")  # observed steps first, in time order
+    features = np.take_along_axis(features, order[..., None], axis=1)
+    base = kalman_base(windows.past, windows.fps)
+    height = windows.past[:, -1, 3] - windows.past[:, -1, 1]
+    residual = (windows.future - base) / height[:, None, None]
+    known = np.isfinite(residual)
+    return {
+        "features": torch.from_numpy(features),
+        "last": torch.from_numpy(seen.sum(axis=1) - 1),
+        "base": torch.from_numpy(base),
+        "height": torch.from_numpy(height),
+        "target": torch.from_numpy(np.where(known, residual, 0.0).astype(np.float32)),
+        "known": torch.from_numpy(known),
+    }
+
+
+def predict(model: TrajectoryLSTM, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, H, 4) residual means and log standard deviations at each window's last observed step."""
+    offsets, log_std, _ = model(batch["features"])
+    rows = torch.arange(len(offsets), device=offsets.device)
+    return offsets[rows, batch["last"]], log_std[rows, batch["last"]]
+
+
+def gaussian_nll(model: TrajectoryLSTM, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Negative log-likelihood of the true residuals under the predicted Gaussians, over known coordinates."""
+    mean, log_std = predict(model, batch)
+    known = batch["known"].float()
+    nll = 0.5 * ((batch["target"] - mean) / log_std.exp()) ** 2 + log_std
+    return (nll * known).sum() / known.sum().clamp(min=1)
+
+
+@torch.no_grad()
+def forecast_windows(model: TrajectoryLSTM, windows: Windows, batch_size: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+    """(N, H, 4) forecast boxes and their standard deviations in pixels, for windows without augmentation."""
+    model.eval()
+    device = next(model.parameters()).device
+    boxes, stds = [], []
+    for start in range(0, len(windows), batch_size):
+        batch = make_batch(windows[start:start + batch_size])
+        mean, log_std = predict(model, {k: v.to(device) for k, v in batch.items()})
+        height = batch["height"].numpy()[:, None, None]
+        boxes.append(batch["base"].numpy() + mean.cpu().double().numpy() * height)
+        stds.append(log_std.exp().cpu().double().numpy() * height)
+    return np.concatenate(boxes), np.concatenate(stds)
