@@ -61,13 +61,14 @@ def cut_windows(
     stride_s: float = 0.1,
     min_observed: int = 2,
     reverse: bool = False,
+    subsample: int = 1,
 ) -> Windows:
     """Cut windows from a MOTChallenge sequence folder (`seqinfo.ini` and `gt/gt.txt`).
 
     A past box counts as observed when its visibility is at least `min_visibility` (a detector would miss it
     otherwise); future truth uses every labelled box, occluded or not. Windows need `min_observed` observed past
-    boxes, an observed now, and a known box at the last forecast time. `reverse` plays each track backwards, an
-    augmentation (people walk both ways).
+    boxes, an observed now, and a known box at the last forecast time. Two augmentations: `reverse` plays each track
+    backwards (people walk both ways), and `subsample` keeps every k-th frame, as if the clip ran at fps / k.
     """
     folder = Path(sequence)
     info = read_seqinfo(folder / "seqinfo.ini")
@@ -75,13 +76,10 @@ def cut_windows(
     gt = gt[gt.consider & np.isin(gt.class_id, classes)]
     if len(gt) == 0:
         raise InputError(f"{folder / 'gt' / 'gt.txt'}: no usable track (classes {list(classes)}, consider = 1)")
-    fps = info.fps
-    n_past = round(OBSERVE_S * fps) + 1
-    if n_past > PAST_FRAMES:
+    fps = info.fps / subsample
+    if round(OBSERVE_S * fps) + 1 > PAST_FRAMES:
         raise InputError(f"{folder}: {fps} fps is above the 30 fps that windows are sized for")
     stride = max(1, round(stride_s * fps))
-    future_frames = TIMES * fps  # fractional frames ahead
-    reach = int(np.ceil(future_frames[-1]))
     parts = []
     for track_id in np.unique(gt.track_id):
         rows = gt[gt.track_id == track_id]
@@ -90,35 +88,45 @@ def cut_windows(
         boxes[rows.frame - first] = rows.xyxy
         seen = np.full(len(boxes), False)
         seen[rows.frame - first] = rows.visibility >= min_visibility
+        frames = np.arange(first, last + 1)
         if reverse:
-            boxes, seen = boxes[::-1], seen[::-1]
-        observed = np.where(seen[:, None], boxes, np.nan)
-        nows = np.arange(0, len(boxes) - reach, stride)
-        nows = nows[seen[nows]]
-        if len(nows) == 0:
-            continue
-        past_index = nows[:, None] + np.arange(-n_past + 1, 1)  # (W, n_past)
-        past = np.where((past_index >= 0)[..., None], observed[np.clip(past_index, 0, None)], np.nan)
-        ahead = nows[:, None] + future_frames  # (W, H) fractional frame positions
-        low = np.floor(ahead).astype(int)
-        frac = (ahead - low)[..., None]
-        future = boxes[low] * (1 - frac) + boxes[np.minimum(low + 1, len(boxes) - 1)] * frac
-        future = np.where(frac == 0, boxes[low], future)  # exact frames need no neighbour
-        keep = (np.isfinite(past).all(axis=2).sum(axis=1) >= min_observed) & np.isfinite(future[:, -1]).all(axis=1)
-        if not keep.any():
-            continue
-        padded = np.full((keep.sum(), PAST_FRAMES, 4), np.nan)
-        padded[:, PAST_FRAMES - n_past:] = past[keep]
-        count = int(keep.sum())
-        frame_of_now = (last - nows[keep]) if reverse else (first + nows[keep])
-        parts.append(Windows(
-            past=padded, future=future[keep], fps=np.full(count, fps), image_size=np.tile([info.width, info.height],
-                                                                                            (count, 1)),
-            sequence=np.full(count, info.name), track_id=np.full(count, int(track_id)), frame=frame_of_now,
-        ))
+            boxes, seen, frames = boxes[::-1], seen[::-1], frames[::-1]
+        for phase in range(subsample):
+            past, future, nows = _track_windows(boxes[phase::subsample], seen[phase::subsample], fps, stride,
+                                                min_observed)
+            if len(nows):
+                count = len(nows)
+                parts.append(Windows(
+                    past=past, future=future, fps=np.full(count, fps),
+                    image_size=np.tile([info.width, info.height], (count, 1)), sequence=np.full(count, info.name),
+                    track_id=np.full(count, int(track_id)), frame=frames[phase::subsample][nows],
+                ))
     if not parts:
         raise InputError(f"{folder}: no track is long enough for a {OBSERVE_S} s + {TIMES[-1]} s window")
     return Windows.concat(parts)
+
+
+def _track_windows(
+    boxes: np.ndarray, seen: np.ndarray, fps: float, stride: int, min_observed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The windows of one track, given its labelled boxes (L, 4) and whether each was visible (L,): returns past
+    (W, PAST_FRAMES, 4), future (W, H, 4) and the index of now in the track (W,)."""
+    n_past = round(OBSERVE_S * fps) + 1
+    ahead_frames = TIMES * fps  # fractional frames ahead
+    observed = np.where(seen[:, None], boxes, np.nan)
+    nows = np.arange(0, len(boxes) - int(np.ceil(ahead_frames[-1])), stride)
+    nows = nows[seen[nows]]
+    past_index = nows[:, None] + np.arange(-n_past + 1, 1)  # (W, n_past)
+    past = np.where((past_index >= 0)[..., None], observed[np.clip(past_index, 0, None)], np.nan)
+    ahead = nows[:, None] + ahead_frames  # (W, H) fractional frame positions
+    low = np.floor(ahead).astype(int)
+    frac = (ahead - low)[..., None]
+    future = boxes[low] * (1 - frac) + boxes[np.minimum(low + 1, len(boxes) - 1)] * frac
+    future = np.where(frac == 0, boxes[low], future)  # exact frames need no neighbour
+    keep = (np.isfinite(past).all(axis=2).sum(axis=1) >= min_observed) & np.isfinite(future[:, -1]).all(axis=1)
+    padded = np.full((int(keep.sum()), PAST_FRAMES, 4), np.nan)
+    padded[:, PAST_FRAMES - n_past:] = past[keep]
+    return padded, future[keep], nows[keep]
 
 
 def filter_windows(past: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
