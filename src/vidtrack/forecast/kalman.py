@@ -7,6 +7,14 @@ import numpy as np
 from vidtrack.track.motion import KalmanFilterXYAH
 
 
+def corner_std(mean: np.ndarray, cov: np.ndarray) -> np.ndarray:
+    """(N, 4) standard deviations of x1 y1 x2 y2 from an (x, y, a, h) state, to first order (x1 = x - a h / 2, ...)."""
+    a, h = mean[:, 2], mean[:, 3]
+    var_x = cov[:, 0, 0] + 0.25 * (h**2 * cov[:, 2, 2] + a**2 * cov[:, 3, 3])
+    var_y = cov[:, 1, 1] + 0.25 * cov[:, 3, 3]
+    return np.sqrt(np.stack([var_x, var_y, var_x, var_y], axis=1))
+
+
 class KalmanForecaster:
     """Keeps one Kalman filter per track (predicted through missed frames, updated on observed ones) and predicts
     `horizon` frames ahead.
@@ -47,13 +55,18 @@ class KalmanForecaster:
             self._state[track_id] = (mean[i], cov[i], frame)
         return mean, cov
 
-    def rollout(self, mean: np.ndarray, cov: np.ndarray, steps: int) -> np.ndarray:
-        """(N, steps, 4) boxes predicted 1 ... `steps` frames ahead."""
-        boxes = np.zeros((len(mean), steps, 4))
-        for k in range(steps):
+    def rollout(self, mean: np.ndarray, cov: np.ndarray, steps: int, with_std: bool = False):
+        """(N, steps, 4) boxes predicted 1 ... `steps` frames ahead; with `with_std`, frames 0 ... `steps` and the
+        (N, steps + 1, 4) standard deviations of x1 y1 x2 y2 too."""
+        boxes, stds = [self.filter.to_xyxy(mean)], [corner_std(mean, cov)] if with_std else []
+        for _ in range(steps):
             mean, cov = self.filter.predict(mean, cov)
-            boxes[:, k] = self.filter.to_xyxy(mean)
-        return boxes
+            boxes.append(self.filter.to_xyxy(mean))
+            if with_std:
+                stds.append(corner_std(mean, cov))
+        if with_std:
+            return np.stack(boxes, axis=1), np.stack(stds, axis=1)
+        return np.stack(boxes[1:], axis=1)
 
     def step(self, frame: int, track_ids: np.ndarray, xyxy: np.ndarray, features: np.ndarray) -> np.ndarray:
         if len(track_ids) == 0:

@@ -5,27 +5,14 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from vidtrack.forecast.data import TIMES, Augmentation, Windows, augment, filter_windows, window_features
-from vidtrack.forecast.kalman import KalmanForecaster
+from vidtrack.forecast.baselines import kalman_forecast
+from vidtrack.forecast.data import TIMES, Augmentation, Windows, augment, window_features
 from vidtrack.forecast.lstm import TrajectoryLSTM
 
 
 def kalman_base(past: np.ndarray, fps: np.ndarray, times: np.ndarray = TIMES) -> np.ndarray:
-    """(N, H, 4) the tracker's Kalman filter, run over each window and rolled forward to `times` seconds ahead
-    (interpolated between frames), exactly as `KalmanForecaster` does at run time."""
-    _, mean, cov = filter_windows(past)
-    rollout = KalmanForecaster(0)
-    out = np.empty((len(past), len(times), 4))
-    for rate in np.unique(fps):
-        rows = fps == rate
-        ahead = times * rate  # fractional frames
-        boxes = rollout.rollout(mean[rows], cov[rows], int(np.ceil(ahead[-1])))
-        boxes = np.concatenate([rollout.filter.to_xyxy(mean[rows])[:, None], boxes], axis=1)  # frames 0 ... steps
-        low = np.floor(ahead).astype(int)
-        frac = (ahead - low)[None, :, None]
-        high = np.minimum(low + 1, boxes.shape[1] - 1)
-        out[rows] = boxes[:, low] * (1 - frac) + boxes[:, high] * frac
-    return out
+    """(N, H, 4) the Kalman forecast that the LSTM corrects."""
+    return kalman_forecast(past, fps, times)[0]
 
 
 class WindowBatches(torch.utils.data.Dataset):
