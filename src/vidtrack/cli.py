@@ -146,3 +146,47 @@ def _show(result, painter) -> bool:
     except cv2.error:
         logging.getLogger("vidtrack").warning("--show: no display available; continuing without a window")
         return False
+
+
+@main.command()
+@click.option("--data", required=True, type=click.Path(path_type=Path),
+              help="Folder of labelled clips in the MOTChallenge layout (seqinfo.ini, gt/gt.txt), or one clip.")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("runs/forecaster"), show_default=True)
+@click.option("--val-split", type=float, default=0.25, show_default=True, help="Fraction of sequences to validate on.")
+@click.option("--val-sequences", multiple=True, help="Validate on these sequences (names) instead of a random split.")
+@click.option("--epochs", type=int, default=40, show_default=True)
+@click.option("--batch-size", type=int, default=256, show_default=True)
+@click.option("--lr", type=float, default=2e-3, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--device", default="auto", show_default=True)
+@click.option("--no-augment", is_flag=True, help="Train on the clean labels only.")
+@click.option("--no-resume", is_flag=True, help="Start over even if OUT holds an interrupted run.")
+def train(data, out, val_split, val_sequences, epochs, batch_size, lr, seed, device, no_augment, no_resume) -> None:
+    """Train the LSTM forecaster on labelled clips; also runs under torchrun for several processes."""
+    from vidtrack.forecast.fit import train_forecaster
+    from vidtrack.forecast.trainer import TrainConfig
+
+    config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=device)
+    result = train_forecaster(data, out, val_split=val_split, val_sequences=list(val_sequences) or None,
+                              train_config=config, augment=not no_augment, resume=not no_resume)
+    click.echo(f"best validation loss {result.best_val_loss:.4f} at epoch {result.best_epoch} of "
+               f"{result.epochs_run}; checkpoint {Path(out) / 'best'}")
+
+
+@main.group("eval")
+def evaluate() -> None:
+    """Evaluate forecasts (and, later, tracking) on labelled clips."""
+
+
+@evaluate.command("forecast")
+@click.option("--data", required=True, type=click.Path(path_type=Path), help="Folder of labelled clips.")
+@click.option("--checkpoint", type=click.Path(path_type=Path), help="Forecaster folder; the shipped one by default.")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("runs/eval-forecast"), show_default=True)
+def evaluate_forecast(data, checkpoint, out) -> None:
+    """Compare the LSTM with constant velocity and the Kalman filter: observe 0.5 s, predict 1.5 s."""
+    from vidtrack.forecast.fit import evaluate_forecaster
+    from vidtrack.forecast.report import markdown_table
+
+    results = evaluate_forecaster(data, checkpoint, out)
+    click.echo(markdown_table(results))
+    click.echo(f"table, JSON and plot in {out}")
