@@ -128,7 +128,7 @@ def test_range_edges_are_accepted() -> None:
 
 
 @pytest.mark.parametrize(("key", "choices"), [("tracker.motion", ["kalman"]),
-                                              ("forecast.model", ["constant_velocity", "lstm"])])
+                                              ("forecast.model", ["constant_velocity", "kalman", "lstm"])])
 def test_literal_with_bad_choice_lists_the_choices(key: str, choices: list[str]) -> None:
     with pytest.raises(ConfigError, match=re.escape(key)) as info:
         load_config(overrides={key: "sort"})
@@ -175,11 +175,8 @@ def test_parse_override_malformed(text: str) -> None:
 # --- cross-field checks ---
 
 
-def test_lstm_without_checkpoint_is_refused() -> None:
-    with pytest.raises(ConfigError, match=re.escape("forecast.checkpoint")):
-        load_config(overrides={"forecast.model": "lstm"})
-    with pytest.raises(ConfigError, match=re.escape("forecast.checkpoint")):
-        Config(forecast=ForecastConfig(model="lstm"))
+def test_lstm_checkpoint_defaults_to_the_shipped_one() -> None:
+    assert Config(forecast=ForecastConfig(model="lstm")).forecast.checkpoint is None
     cfg = load_config(overrides={"forecast.model": "lstm", "forecast.checkpoint": "runs/lstm"})
     assert cfg.forecast.checkpoint == "runs/lstm"
 

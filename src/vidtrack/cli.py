@@ -152,7 +152,8 @@ def _show(result, painter) -> bool:
 @click.option("--data", required=True, type=click.Path(path_type=Path),
               help="Folder of labelled clips in the MOTChallenge layout (seqinfo.ini, gt/gt.txt), or one clip.")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("runs/forecaster"), show_default=True)
-@click.option("--val-split", type=float, default=0.25, show_default=True, help="Fraction of sequences to validate on.")
+@click.option("--val-split", type=float, default=0.25, show_default=True,
+              help="Fraction of sequences to validate on; 0 trains on all and keeps the last epoch.")
 @click.option("--val-sequences", multiple=True, help="Validate on these sequences (names) instead of a random split.")
 @click.option("--epochs", type=int, default=40, show_default=True)
 @click.option("--batch-size", type=int, default=256, show_default=True)

@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 
 from vidtrack.config import Config, load_config
+from vidtrack.forecast import default_checkpoint
 from vidtrack.forecast.base import Forecaster
 from vidtrack.forecast.constant_velocity import ConstantVelocityForecaster
 from vidtrack.forecast.kalman import KalmanForecaster
@@ -119,7 +120,8 @@ class Pipeline:
         tracker = Tracker(self.config.tracker, fps=info.fps, image_size=info.size)
         horizon = max(1, round(cfg.horizon_s * info.fps))
         if cfg.model == "lstm":
-            forecaster = LSTMForecaster(load_checkpoint(Path(cfg.checkpoint)), horizon=horizon, fps=info.fps)
+            checkpoint = Path(cfg.checkpoint) if cfg.checkpoint else default_checkpoint()
+            forecaster = LSTMForecaster(load_checkpoint(checkpoint), horizon=horizon, fps=info.fps)
         elif cfg.model == "kalman":
             forecaster = KalmanForecaster(horizon)
         else:

@@ -34,13 +34,16 @@ def find_sequences(data: str | os.PathLike) -> list[Path]:
 def split_sequences(
     sequences: list[Path], *, val_split: float, val_names: list[str] | None, seed: int
 ) -> tuple[list[Path], list[Path]]:
-    """Validation sequences by name, or a seeded fraction of them: never windows of one sequence on both sides."""
+    """Validation sequences by name, or a seeded fraction of them (none for `val_split` 0): never windows of one
+    sequence on both sides."""
     if val_names:
         names = {p.name for p in sequences}
         missing = [n for n in val_names if n not in names]
         if missing:
             raise InputError(f"validation sequences {missing} are not among {sorted(names)}")
         val = [p for p in sequences if p.name in val_names]
+    elif val_split == 0:
+        val = []
     else:
         count = min(max(1, round(val_split * len(sequences))), len(sequences) - 1)
         if len(sequences) < 2:
@@ -82,15 +85,15 @@ def train_forecaster(
                                            seed=train_config.seed)
     augmentation = Augmentation() if augment else None
     train_set = WindowBatches(load_windows(train_seqs, train=True, classes=classes), augmentation, train_config.seed)
-    val_set = WindowBatches(load_windows(val_seqs, train=False, classes=classes))
+    val_set = WindowBatches(load_windows(val_seqs, train=False, classes=classes)) if val_seqs else None
     metadata = {
         "data": {"train": [p.name for p in train_seqs], "val": [p.name for p in val_seqs], "classes": list(classes),
-                 "train_windows": len(train_set), "val_windows": len(val_set)},
+                 "train_windows": len(train_set), "val_windows": len(val_set) if val_set else 0},
         "training": {k: v for k, v in vars(train_config).items()},
     }
     model = TrajectoryLSTM(model_config or LSTMConfig())
-    return train(model, gaussian_nll, train_set, val_set, train_set.collate, val_set.collate, train_config, out,
-                 save=save_checkpoint, metadata=metadata, resume=resume)
+    return train(model, gaussian_nll, train_set, val_set, train_set.collate, val_set and val_set.collate,
+                 train_config, out, save=save_checkpoint, metadata=metadata, resume=resume)
 
 
 def evaluate_forecaster(

@@ -115,7 +115,7 @@ def train(
     model: torch.nn.Module,
     loss_fn: Callable[[torch.nn.Module, dict[str, torch.Tensor]], torch.Tensor],
     train_set: Dataset,
-    val_set: Dataset,
+    val_set: Dataset | None,
     collate_train: Callable[[list], dict[str, torch.Tensor]],
     collate_val: Callable[[list], dict[str, torch.Tensor]],
     config: TrainConfig,
@@ -126,7 +126,8 @@ def train(
     resume: bool = True,
 ) -> TrainResult:
     """Train `model`; `folder/best` and `folder/last` hold checkpoints written by `save`, `folder/last/trainer.pt`
-    the optimizer state for resuming."""
+    the optimizer state for resuming. Without `val_set` (training on all the data), every epoch runs and the last
+    one is kept as the best."""
     folder = Path(folder)
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
     rank = 0
@@ -145,11 +146,13 @@ def train(
     generator = torch.Generator().manual_seed(config.seed)
     if distributed:
         train_sampler = DistributedSampler(train_set, seed=config.seed)
-        val_sampler = DistributedSampler(val_set, shuffle=False)
+        val_sampler = DistributedSampler(val_set, shuffle=False) if val_set is not None else None
     else:
-        train_sampler, val_sampler = RandomSampler(train_set, generator=generator), SequentialSampler(val_set)
+        train_sampler = RandomSampler(train_set, generator=generator)
+        val_sampler = SequentialSampler(val_set) if val_set is not None else None
     train_loader = DataLoader(train_set, config.batch_size, sampler=train_sampler, collate_fn=collate_train)
-    val_loader = DataLoader(val_set, config.batch_size, sampler=val_sampler, collate_fn=collate_val)
+    val_loader = DataLoader(val_set, config.batch_size, sampler=val_sampler, collate_fn=collate_val) \
+        if val_set is not None else None
 
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     total = max(1, config.epochs * len(train_loader))
@@ -203,9 +206,9 @@ def train(
             scheduler.step()
             total_loss, batches = total_loss + loss.item(), batches + 1
             bar.set_postfix(loss=f"{total_loss / batches:.4f}")
-        val_loss = _validate(net, loss_fn, val_loader, device, distributed)
+        val_loss = _validate(net, loss_fn, val_loader, device, distributed) if val_loader else math.nan
         state["epoch"] = epoch
-        if val_loss < state["best_val_loss"]:
+        if val_loader is None or val_loss < state["best_val_loss"]:
             state.update(best_val_loss=val_loss, best_epoch=epoch, bad_epochs=0)
         else:
             state["bad_epochs"] += 1
