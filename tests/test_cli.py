@@ -101,3 +101,32 @@ def test_malformed_detections_file_names_the_line(tmp_path):
     bad.write_text("1,-1,10,10,20,40,0.9\n2,-1,ten,10,20,40,0.9\n")
     result = vidtrack("track", "--detections", str(bad), "--seqinfo", str(SEQ / "seqinfo.ini"))
     assert result.returncode == 1 and f"{bad}:2" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_train_then_evaluate_forecasts(tmp_path):
+    data = tmp_path / "clips"
+    data.mkdir()
+    for name in ("MOT17-09-FRCNN", "MOT17-05-FRCNN"):
+        (data / name).symlink_to(SHARED / "MOT17" / "train" / name)
+    runner = CliRunner()
+    trained = runner.invoke(main, ["train", "--data", str(data), "--out", str(tmp_path / "fc"), "--epochs", "1",
+                                   "--val-sequences", "MOT17-09-FRCNN", "--batch-size", "512"])
+    assert trained.exit_code == 0, trained.output
+    assert "checkpoint" in trained.output and (tmp_path / "fc" / "best" / "model.safetensors").is_file()
+    evaluated = runner.invoke(main, ["eval", "forecast", "--data", str(data / "MOT17-09-FRCNN"), "--checkpoint",
+                                     str(tmp_path / "fc" / "best"), "--out", str(tmp_path / "eval")])
+    assert evaluated.exit_code == 0, evaluated.output
+    table = (tmp_path / "eval" / "metrics.md").read_text().splitlines()
+    assert [row.split("|")[1].strip() for row in table[2:]] == ["lstm", "kalman", "constant_velocity"]
+    assert (tmp_path / "eval" / "error_by_horizon.png").stat().st_size > 1000
+    metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())["results"]
+    assert metrics["lstm"]["n_windows"] == metrics["kalman"]["n_windows"] > 500  # the same windows for every method
+
+
+def test_training_on_a_malformed_label_file_names_the_line(tmp_path):
+    clip = tmp_path / "clip"
+    (clip / "gt").mkdir(parents=True)
+    (clip / "seqinfo.ini").write_text((SEQ / "seqinfo.ini").read_text())
+    (clip / "gt" / "gt.txt").write_text("1,1,10,10,20,40,1,1,1.0\n2,1,x,10,20,40,1,1,1.0\n")
+    result = vidtrack("train", "--data", str(clip), "--out", str(tmp_path / "out"), "--val-split", "0")
+    assert result.returncode == 1 and "gt.txt:2" in result.stderr and "Traceback" not in result.stderr
