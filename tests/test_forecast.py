@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from vidtrack.detect.features import AGE
 from vidtrack.errors import WeightsError
 from vidtrack.forecast.constant_velocity import ConstantVelocityForecaster, fit_velocity
 from vidtrack.forecast.kalman import KalmanForecaster
@@ -161,7 +162,10 @@ def rows(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
 
 def expected_boxes(model: TrajectoryLSTM, sequence: np.ndarray, box: np.ndarray, base: np.ndarray) -> np.ndarray:
     """The model run once over a track's whole feature sequence: its residual, in box heights, over the Kalman
-    forecast `base` (the model's steps are the stream's frames here)."""
+    forecast `base` (the model's steps are the stream's frames here). The forecaster replaces each step's age by the
+    time since its state started, at 30 fps."""
+    sequence = np.array(sequence, dtype=np.float32).reshape(-1, FEATURE_DIM)
+    sequence[:, AGE] = np.arange(len(sequence)) / 30.0
     with torch.no_grad():
         offsets, _, _ = model(torch.as_tensor(sequence)[None])
     return base + offsets[0, -1].numpy() * (box[3] - box[1])
@@ -347,3 +351,33 @@ def test_checkpoint_bad_config_json_is_refused(checkpoint: Path, text: str) -> N
     (checkpoint / "config.json").write_text(text)
     with pytest.raises(WeightsError, match=re.escape("config.json: not a vidtrack forecaster config")):
         load_checkpoint(checkpoint)
+
+
+def test_lstm_forecasts_depend_only_on_the_last_half_second() -> None:
+    """States restart after 0.5 s of frames (as in training windows): older features no longer matter."""
+    model = make_model(horizon=6, fps=30.0)
+    rng = np.random.default_rng(5)
+    boxes = [rows(rng, 1)[0] for _ in range(40)]
+    recent = rng.normal(0, 1, (40, FEATURE_DIM)).astype(np.float32)
+    older = recent.copy()
+    older[:20] = rng.normal(0, 1, (20, FEATURE_DIM))  # a different distant past
+    a, b = LSTMForecaster(model, horizon=6, fps=30.0), LSTMForecaster(model, horizon=6, fps=30.0)
+    for frame in range(40):
+        fa = a.step(frame, np.array([1]), boxes[frame], recent[frame][None])
+        fb = b.step(frame, np.array([1]), boxes[frame], older[frame][None])
+    assert a.memory == 16
+    np.testing.assert_allclose(fa, fb, rtol=1e-5)
+
+
+def test_the_shipped_forecaster_loads_and_predicts() -> None:
+    from vidtrack.forecast import Forecaster
+
+    fc = Forecaster.load()
+    history = np.full((3, 12, 4), np.nan)
+    history[:, 4:] = np.array([100.0, 200, 140, 300]) + np.arange(8)[:, None] * np.array([4.0, 0, 4, 0])
+    future, std = fc.predict(history, fps=30.0, horizon_s=1.5)
+    assert future.shape == std.shape == (3, 45, 4) and (std > 0).all()
+    centre_x = (future[0, :, 0] + future[0, :, 2]) / 2
+    assert centre_x[-1] > centre_x[0] > 120  # it keeps moving right, as the history did
+    with pytest.raises(ValueError, match="exceeds"):
+        fc.predict(history, fps=30.0, horizon_s=3.0)

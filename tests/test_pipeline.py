@@ -20,7 +20,15 @@ def test_from_config_streams_results():
     assert [r.index for r in rest] == [1, 2, 3]
     last = rest[-1]
     assert len(last.tracks) > 0 and last.tracks.forecast.shape == (len(last.tracks), 15, 4)
-    assert last.tracks.forecast_kind == "constant_velocity"
+    assert last.tracks.forecast_kind == "kalman"
     # Each track points at the detection it came from.
     np.testing.assert_array_equal(last.tracks.xyxy, last.detections.xyxy[last.tracks.det_index])
     assert set(last.detections.class_id.tolist()) == {0}
+
+
+def test_the_shipped_lstm_forecasts_in_the_pipeline():
+    pipe = Pipeline.from_config(device="cpu", detector__classes=["person"], forecast__model="lstm")
+    results = list(pipe.run(IMAGES))
+    tracks = results[-1].tracks
+    assert tracks.forecast_kind == "lstm" and tracks.forecast.shape == (len(tracks), 45, 4)
+    assert np.isfinite(tracks.forecast).all()

@@ -33,6 +33,7 @@ APPEARANCE = slice(0, 448)
 GEOMETRY = slice(448, 456)
 HAS_APPEARANCE = 455
 MOTION = slice(456, 464)
+AGE = MOTION.start + 6  # seconds since the track started
 POSITION = slice(464, 512)
 N_FREQUENCIES = 6
 assert POSITION.stop == FEATURE_DIM and sum(LEVEL_CHANNELS) == APPEARANCE.stop
@@ -91,5 +92,5 @@ def set_motion(
     features[:, MOTION.start:MOTION.start + 4] = rel
     features[:, MOTION.start + 4] = np.hypot(rel[:, 0], rel[:, 1])
     features[:, MOTION.start + 5] = dt_s
-    features[:, MOTION.start + 6] = age_s
+    features[:, AGE] = age_s
     features[:, MOTION.start + 7] = (dt_s > 0).astype(np.float32)
