@@ -11,7 +11,7 @@ What is measured
 (b) The full vidtrack pipeline from the video file: `Pipeline(config).run(video)` alone (the same work as (c)),
     and with a `ResultWriter` writing tracks.txt, tracks.jsonl and annotated.mp4 into a temporary folder → fps.
     Then the stages are
-    run by hand with the objects Pipeline uses (ThreadedReader → Detector → Tracker → ConstantVelocityForecaster →
+    run by hand with the objects Pipeline uses (ThreadedReader → Detector → Tracker → the configured forecaster →
     ResultWriter), each call timed with time.perf_counter, for the milliseconds per frame of each stage.
 (c) Ultralytics track mode: `YOLO(weights).track(video, tracker="bytetrack.yaml", stream=True, persist=True)`,
     stopped after the same number of frames → fps. A fresh YOLO object per run, so no tracker state carries over.
@@ -62,8 +62,8 @@ from vidtrack.config import Config, load_config
 from vidtrack.detect.detector import Detector
 from vidtrack.detect.weights import resolve_weights
 from vidtrack.errors import VidtrackError
-from vidtrack.forecast.constant_velocity import ConstantVelocityForecaster
-from vidtrack.io.sources import ThreadedReader, open_source
+from vidtrack.forecast.base import Forecaster
+from vidtrack.io.sources import SourceInfo, ThreadedReader, open_source
 from vidtrack.io.writers import ResultWriter
 from vidtrack.pipeline import FrameResult, Pipeline
 from vidtrack.track.tracker import Tracker
@@ -241,12 +241,11 @@ def bench_pipeline(args: argparse.Namespace, write: bool) -> float:
     return elapsed
 
 
-def make_stages(config: Config, fps: float, size: tuple[int, int]) -> tuple[Tracker, ConstantVelocityForecaster]:
-    """The tracker and forecaster as Pipeline._stages builds them for the default (constant velocity) forecast."""
-    tracker = Tracker(config.tracker, fps=fps, image_size=size)
-    horizon = max(1, round(config.forecast.horizon_s * fps))
-    forecaster = ConstantVelocityForecaster(horizon, window=round(config.forecast.velocity_window_s * fps))
-    return tracker, forecaster
+def make_stages(config: Config, fps: float, size: tuple[int, int]) -> tuple[Tracker, Forecaster]:
+    """The tracker and forecaster, built by the same code as in Pipeline.run (the configured forecaster)."""
+    pipe = Pipeline(config)
+    pipe.info = SourceInfo("bench", "video", fps, size, None)
+    return pipe._stages()
 
 
 def bench_stages(args: argparse.Namespace) -> dict[str, float]:

@@ -51,7 +51,7 @@ def test_clip_forecasts_lie_ahead(clip_run):
     assert tracked
     for record, track in tracked:
         forecast = track["forecast"]
-        assert forecast["kind"] == "kalman"
+        assert forecast["kind"] == "lstm"
         assert forecast["frames"][0] == record["frame"] + 1
         assert min(forecast["times_s"]) > record["time_s"]
         assert np.asarray(forecast["boxes"]).shape == (round(1.5 * 12.5), 4)

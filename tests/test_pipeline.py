@@ -20,7 +20,7 @@ def test_from_config_streams_results():
     assert [r.index for r in rest] == [1, 2, 3]
     last = rest[-1]
     assert len(last.tracks) > 0 and last.tracks.forecast.shape == (len(last.tracks), 15, 4)
-    assert last.tracks.forecast_kind == "kalman"
+    assert last.tracks.forecast_kind == "lstm"
     # Each track points at the detection it came from.
     np.testing.assert_array_equal(last.tracks.xyxy, last.detections.xyxy[last.tracks.det_index])
     assert set(last.detections.class_id.tolist()) == {0}

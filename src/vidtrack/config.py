@@ -56,7 +56,7 @@ class TrackerConfig:
 
 @dataclass
 class ForecastConfig:
-    model: Literal["constant_velocity", "kalman", "lstm"] = "kalman"  # measured best on tracks (README)
+    model: Literal["constant_velocity", "kalman", "lstm"] = "lstm"  # the shipped residual LSTM (README)
     checkpoint: str | None = None  # None: the forecaster shipped with vidtrack
     horizon_s: float = field(default=1.5, metadata=_in_range(0.0, 60.0, lo_open=True))
     velocity_window_s: float = field(default=0.5, metadata=_in_range(0.0, 60.0, lo_open=True))

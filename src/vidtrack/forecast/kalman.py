@@ -58,6 +58,10 @@ class KalmanForecaster:
     def rollout(self, mean: np.ndarray, cov: np.ndarray, steps: int, with_std: bool = False):
         """(N, steps, 4) boxes predicted 1 ... `steps` frames ahead; with `with_std`, frames 0 ... `steps` and the
         (N, steps + 1, 4) standard deviations of x1 y1 x2 y2 too."""
+        if not with_std:  # the mean alone needs no covariance: one product with the powers of the transition
+            powers = np.stack([np.linalg.matrix_power(self.filter.transition, k) for k in range(1, steps + 1)])
+            means = np.einsum("kij,nj->nki", powers, mean)  # (N, steps, 8)
+            return self.filter.to_xyxy(means.reshape(-1, 8)).reshape(len(mean), steps, 4)
         boxes, stds = [self.filter.to_xyxy(mean)], [corner_std(mean, cov)] if with_std else []
         for _ in range(steps):
             mean, cov = self.filter.predict(mean, cov)
