@@ -353,7 +353,7 @@ def test_pipeline_on_mot17_02_detections() -> None:
         tracks = r.tracks
         reported += len(tracks)
         assert tracks.forecast is not None and tracks.forecast.shape == (len(tracks), horizon, 4)
-        assert tracks.forecast_kind == "constant_velocity"
+        assert tracks.forecast_kind == "lstm"
         assert np.isfinite(tracks.forecast).all()
         check_det_index(tracks, r.detections)
     assert reported > 0.5 * sum(len(r.detections[r.detections.score >= 0.6]) for r in results)

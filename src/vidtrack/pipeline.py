@@ -118,7 +118,7 @@ class Pipeline:
     def _stages(self) -> tuple[Tracker, Forecaster]:
         info, cfg = self.info, self.config.forecast
         tracker = Tracker(self.config.tracker, fps=info.fps, image_size=info.size)
-        horizon = max(1, round(cfg.horizon_s * info.fps))
+        horizon = max(1, int(cfg.horizon_s * info.fps + 1e-6))  # whole frames within horizon_s
         if cfg.model == "lstm":
             checkpoint = Path(cfg.checkpoint) if cfg.checkpoint else default_checkpoint()
             forecaster = LSTMForecaster(load_checkpoint(checkpoint), horizon=horizon, fps=info.fps)

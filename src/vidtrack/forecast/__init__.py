@@ -28,7 +28,7 @@ class Forecaster:
         >>> fc = Forecaster.load()                    # the shipped default, or Forecaster.load("runs/forecaster/best")
         >>> future, std = fc.predict(history, fps=30.0, horizon_s=1.5)
         >>> # history (N, T, 4) past x1 y1 x2 y2 in pixels, NaN where a frame is missing, oldest first (last = now);
-        >>> # future and std (N, H, 4) for the next H = round(horizon_s * fps) frames.
+        >>> # future and std (N, H, 4) for the next H = floor(horizon_s * fps) frames.
     """
 
     def __init__(self, model) -> None:
@@ -54,7 +54,7 @@ class Forecaster:
             raise ValueError("the last box of every history (now) must be finite")
         config = self.model.config
         model_times = np.arange(0, config.horizon + 1) / config.fps
-        times = np.arange(1, round(horizon_s * fps) + 1) / fps
+        times = np.arange(1, int(horizon_s * fps + 1e-6) + 1) / fps
         if times[-1] > model_times[-1] + 1e-9:
             raise ValueError(f"horizon_s={horizon_s} exceeds the model's {model_times[-1]:.2f} s")
         n = len(history)
