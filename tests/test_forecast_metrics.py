@@ -43,7 +43,7 @@ def test_metrics_on_a_constant_offset(tmp_path):
     m = forecast_metrics(pred, truth, TIMES, std=np.full_like(pred, 1.5))
     assert m["mse_0.5"] == m["mse_1.5"] == 4.0
     assert np.isclose(m["fde"], 2 * np.sqrt(2)) and np.isclose(m["ade"], 2 * np.sqrt(2))
-    assert np.isclose(m["c_mse"], 8.0) and np.isclose(m["fiou"], 64 / 136)
+    assert np.isclose(m["c_mse"], 4.0) and np.isclose(m["fiou"], 64 / 136)
     assert m["calibration_1sigma"] == 0.0 and m["calibration_2sigma"] == 1.0
     np.testing.assert_allclose(error_by_horizon(pred, truth, TIMES), 2 * np.sqrt(2))
     paths = write_report({"a": m, "b": m}, {"a": error_by_horizon(pred, truth, TIMES)}, TIMES, tmp_path)

@@ -22,13 +22,14 @@ def constant_velocity_forecast(past: np.ndarray, fps: np.ndarray, times: np.ndar
 def kalman_forecast(past: np.ndarray, fps: np.ndarray, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(N, H, 4) boxes and standard deviations: the tracker's Kalman filter run over each window and rolled forward,
     interpolated between frames; exactly what `KalmanForecaster` does at run time."""
+    fps, times = np.asarray(fps, dtype=float), np.asarray(times, dtype=float)
     _, mean, cov = filter_windows(past)
     rollout = KalmanForecaster(0)
     boxes, stds = np.empty((len(past), len(times), 4)), np.empty((len(past), len(times), 4))
     for rate in np.unique(fps):
         rows = fps == rate
         ahead = times * rate  # fractional frames
-        b, s = rollout.rollout(mean[rows], cov[rows], int(np.ceil(ahead[-1])), with_std=True)
+        b, s = rollout.rollout(mean[rows], cov[rows], int(np.ceil(ahead.max())), with_std=True)
         low = np.floor(ahead).astype(int)
         frac = (ahead - low)[None, :, None]
         high = np.minimum(low + 1, b.shape[1] - 1)

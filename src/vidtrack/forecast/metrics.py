@@ -36,14 +36,16 @@ def forecast_metrics(pred: np.ndarray, future: np.ndarray, times: np.ndarray, st
     squared = ((pred - future) ** 2).mean(axis=2)  # (N, H) box MSE per step
     centre_sq = ((_centre(pred) - _centre(future)) ** 2).sum(axis=2)  # (N, H) squared centre distance
     final = known[:, -1]
+    nan = float("nan")
     metrics = {f"mse_{limit}": float(squared[:, times <= limit + 1e-9][known[:, times <= limit + 1e-9]].mean())
                for limit in (0.5, 1.0, 1.5)}
     metrics |= {
-        "c_mse": float(centre_sq[known].mean()),
-        "cf_mse": float(centre_sq[final, -1].mean()),
-        "ade": float(np.sqrt(centre_sq[known]).mean()),
-        "fde": float(np.sqrt(centre_sq[final, -1]).mean()),
-        "fiou": float(paired_iou(pred[final, -1], future[final, -1]).mean()) if final.any() else float("nan"),
+        # PIE averages the squared error over the two centre coordinates, hence the halves
+        "c_mse": float(centre_sq[known].mean() / 2) if known.any() else nan,
+        "cf_mse": float(centre_sq[final, -1].mean() / 2) if final.any() else nan,
+        "ade": float(np.sqrt(centre_sq[known]).mean()) if known.any() else nan,
+        "fde": float(np.sqrt(centre_sq[final, -1]).mean()) if final.any() else nan,
+        "fiou": float(paired_iou(pred[final, -1], future[final, -1]).mean()) if final.any() else nan,
         "n_windows": len(pred),
     }
     if std is not None:
@@ -54,7 +56,8 @@ def forecast_metrics(pred: np.ndarray, future: np.ndarray, times: np.ndarray, st
 
 
 def error_by_horizon(pred: np.ndarray, future: np.ndarray, times: np.ndarray) -> np.ndarray:
-    """(H,) mean centre distance in px at each time ahead, over windows where the truth is known."""
+    """(H,) mean centre distance in px at each time ahead, over windows where the truth is known (NaN where none)."""
     distance = np.linalg.norm(_centre(pred) - _centre(future), axis=2)  # (N, H)
     known = np.isfinite(distance)
-    return np.where(known, distance, 0).sum(axis=0) / np.maximum(known.sum(axis=0), 1)
+    count = known.sum(axis=0)
+    return np.where(count > 0, np.where(known, distance, 0).sum(axis=0) / np.maximum(count, 1), np.nan)

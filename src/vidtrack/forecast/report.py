@@ -17,9 +17,10 @@ COLUMNS = {  # metric key → (header, decimals)
 
 def markdown_table(results: dict[str, dict]) -> str:
     """One row per method; lower is better except FIoU; calibration should be near 0.683 and 0.954."""
-    lines = ["| method | " + " | ".join(h for h, _ in COLUMNS.values()) + " |", "|---|" + "---:|" * len(COLUMNS)]
+    columns = {k: c for k, c in COLUMNS.items() if any(k in m for m in results.values())}
+    lines = ["| method | " + " | ".join(h for h, _ in columns.values()) + " |", "|---|" + "---:|" * len(columns)]
     for method, metrics in results.items():
-        cells = [f"{metrics[k]:.{d}f}" if k in metrics else "–" for k, (_, d) in COLUMNS.items()]
+        cells = [f"{metrics[k]:.{d}f}" if k in metrics else "–" for k, (_, d) in columns.items()]
         lines.append(f"| {method} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -28,19 +29,18 @@ def write_report(
     results: dict[str, dict], curves: dict[str, np.ndarray], times: np.ndarray, folder: str | os.PathLike
 ) -> dict[str, Path]:
     """Write metrics.md, metrics.json and error_by_horizon.png into `folder`."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # not pyplot: no global backend is chosen for the caller
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     paths = {"markdown": folder / "metrics.md", "json": folder / "metrics.json",
              "plot": folder / "error_by_horizon.png"}
     paths["markdown"].write_text(markdown_table(results) + "\n")
-    paths["json"].write_text(json.dumps({"results": results, "times_s": times.tolist(),
-                                         "error_by_horizon_px": {k: v.tolist() for k, v in curves.items()}}, indent=2))
-    fig, ax = plt.subplots(figsize=(6, 4))
+    report = {"results": results, "times_s": times.tolist(),
+              "error_by_horizon_px": {k: v.tolist() for k, v in curves.items()}}
+    paths["json"].write_text(json.dumps(_nan_to_none(report), indent=2, allow_nan=False))
+    fig = Figure(figsize=(6, 4))
+    ax = fig.subplots()
     for method, curve in curves.items():
         ax.plot(times, curve, marker="o", markersize=3, label=method)
     ax.set(xlabel="seconds ahead", ylabel="centre error (px)", title="Forecast error against time ahead")
@@ -48,5 +48,15 @@ def write_report(
     ax.legend()
     fig.tight_layout()
     fig.savefig(paths["plot"], dpi=120)
-    plt.close(fig)
     return paths
+
+
+def _nan_to_none(value):
+    """NaN (a metric with no data) as JSON null, which strict JSON readers accept."""
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _nan_to_none(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_nan_to_none(v) for v in value]
+    return value

@@ -1,25 +1,42 @@
-"""A small, model-agnostic training loop: AdamW with warm-up and cosine decay, early stopping, CSV/TensorBoard logs,
-atomic checkpoints that resume after an interruption, mixed precision on CUDA, and DDP under `torchrun`."""
+"""A small, model-agnostic training loop: AdamW with warm-up and cosine decay, gradient clipping, early stopping,
+CSV/TensorBoard/plot logs, atomic checkpoints that resume exactly after an interruption, mixed precision on CUDA, and
+DDP when launched with `torchrun`.
+
+    config = TrainConfig(epochs=20, batch_size=256)
+    result = train(model, loss_fn, train_set, val_set, collate, collate, config, "runs/lstm", save=save_checkpoint)
+
+`folder` then holds `log.csv`, `curves.png`, `tb/` (TensorBoard), `best/` (lowest validation loss) and `last/` (the
+latest epoch, plus `trainer.pt` for resuming).
+"""
 
 from __future__ import annotations
 
 import csv
+import json
 import logging
 import math
 import os
 import random
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.distributed as dist
-from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSampler, SequentialSampler
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
+from tqdm import tqdm
+
+from vidtrack.errors import ConfigError, WeightsError
 
 log = logging.getLogger("vidtrack")
+
+TRAINER_FORMAT = 1
+LOG_COLUMNS = ("epoch", "train_loss", "val_loss", "lr", "seconds")
 
 
 @dataclass
@@ -27,13 +44,21 @@ class TrainConfig:
     epochs: int = 40
     batch_size: int = 256
     lr: float = 2e-3
-    weight_decay: float = 1e-2
-    warmup_epochs: float = 1.0  # linear warm-up, then cosine decay to 5 % of lr, per optimizer step
-    grad_clip: float = 1.0
-    patience: int = 6  # epochs without a better validation loss before stopping
+    weight_decay: float = 1e-2  # on weight matrices only, not on biases or norms
+    warmup_epochs: float = 1.0  # linear warm-up, then cosine decay to lr * 0.05 (per optimizer step)
+    grad_clip: float = 1.0  # max gradient norm; 0 turns clipping off
+    patience: int = 6  # early stopping: epochs without a better validation loss
     seed: int = 0
-    device: str = "auto"
-    amp: bool = True  # bf16 autocast on CUDA; ignored on CPU
+    device: str = "auto"  # auto: cuda if available, else cpu
+    amp: bool = True  # CUDA only: bf16 autocast, or fp16 with a GradScaler where bf16 is unsupported
+    num_workers: int = 0  # DataLoader worker processes
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size", "patience"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"training {name} must be at least 1, not {getattr(self, name)}")
+        if self.lr < 0 or self.warmup_epochs < 0 or self.num_workers < 0:
+            raise ConfigError("training lr, warmup_epochs and num_workers must not be negative")
 
 
 @dataclass
@@ -45,70 +70,17 @@ class TrainResult:
     folder: Path
 
 
-def _seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
+def learning_rate(step: int, config: TrainConfig, steps_per_epoch: int) -> float:
+    """The learning rate of optimizer step `step` (from 0): linear warm-up, then cosine decay to 5 % of `config.lr`.
 
-
-def _atomic_folder(target: Path, write: Callable[[Path], None]) -> None:
-    """Write into a fresh folder beside `target`, then swap it in: a crash never leaves a half-written checkpoint."""
-    partial = target.with_name(f".{target.name}.partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
-    write(partial)
-    old = target.with_name(f".{target.name}.old")
-    if target.exists():
-        shutil.rmtree(old, ignore_errors=True)
-        target.rename(old)
-    partial.rename(target)
-    shutil.rmtree(old, ignore_errors=True)
-
-
-class _Log:
-    """CSV rows, TensorBoard scalars and a plot of the curves, written by rank 0 after each epoch."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder, self.csv = folder, folder / "log.csv"
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-
-            self.tensorboard = SummaryWriter(str(folder / "tb"))
-        except ImportError:
-            log.warning("tensorboard is not installed; logging to log.csv only")
-            self.tensorboard = None
-
-    def write(self, row: dict) -> None:
-        new = not self.csv.exists()
-        with open(self.csv, "a", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(row))
-            if new:
-                writer.writeheader()
-            writer.writerow(row)
-        if self.tensorboard is not None:
-            for key in ("train_loss", "val_loss", "lr"):
-                self.tensorboard.add_scalar(key, row[key], row["epoch"])
-            self.tensorboard.flush()
-        self._plot()
-
-    def _plot(self) -> None:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        with open(self.csv) as f:
-            rows = list(csv.DictReader(f))
-        epochs = [int(r["epoch"]) for r in rows]
-        fig, ax = plt.subplots(figsize=(6, 4))
-        for key in ("train_loss", "val_loss"):
-            ax.plot(epochs, [float(r[key]) for r in rows], marker="o", markersize=3, label=key.replace("_", " "))
-        ax.set(xlabel="epoch", ylabel="loss (Gaussian NLL)", title="Training curves")
-        ax.grid(alpha=0.3)
-        ax.legend()
-        fig.tight_layout()
-        fig.savefig(self.folder / "curves.png", dpi=110)
-        plt.close(fig)
+    >>> [round(learning_rate(s, TrainConfig(epochs=3, lr=1.0), 2), 3) for s in range(6)]
+    [0.5, 1.0, 1.0, 0.762, 0.288, 0.05]
+    """
+    warmup, total = config.warmup_epochs * steps_per_epoch, config.epochs * steps_per_epoch
+    if step < warmup:
+        return config.lr * (step + 1) / math.ceil(warmup)
+    progress = min(1.0, (step - warmup) / max(1.0, total - 1 - warmup))
+    return config.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
 def train(
@@ -117,7 +89,7 @@ def train(
     train_set: Dataset,
     val_set: Dataset | None,
     collate_train: Callable[[list], dict[str, torch.Tensor]],
-    collate_val: Callable[[list], dict[str, torch.Tensor]],
+    collate_val: Callable[[list], dict[str, torch.Tensor]] | None,
     config: TrainConfig,
     folder: str | os.PathLike,
     *,
@@ -125,135 +97,364 @@ def train(
     metadata: dict | None = None,
     resume: bool = True,
 ) -> TrainResult:
-    """Train `model`; `folder/best` and `folder/last` hold checkpoints written by `save`, `folder/last/trainer.pt`
-    the optimizer state for resuming. Without `val_set` (training on all the data), every epoch runs and the last
-    one is kept as the best."""
+    """Train `model` in place with `loss_fn(model, batch on device) -> scalar loss` (a mean over the batch).
+
+    `save(model, folder, extra)` must write the weights as `folder/model.safetensors` (vidtrack's `save_checkpoint`
+    does); `extra` is `metadata` plus the epoch and validation loss. The validation loss is the mean of the batch
+    losses weighted by batch size. Without `val_set` every epoch runs and the last one is also the best.
+
+    Resuming (`resume` and `folder/last` exists) needs a model built as before; it continues after the last finished
+    epoch, exactly as if never interrupted, or returns at once if that run had finished. A dataset with an `rng`
+    attribute (a numpy Generator its collate draws from, like `WindowBatches`) has it saved, restored, and reseeded
+    per DataLoader worker and per DDP rank.
+
+    Under `torchrun`, every rank calls `train` with the same arguments; `folder` must be visible to all of them. The
+    loss function then receives the DistributedDataParallel wrapper while training (call it, do not read its
+    attributes; use `getattr(model, "module", model)`) and the plain model for validation.
+    """
     folder = Path(folder)
+    if len(train_set) == 0:
+        raise ValueError("train: the training set is empty")
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
-    rank = 0
-    if distributed:
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-        rank = dist.get_rank()
-    device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if config.device == "auto"
-                          else config.device)
-    if device.type == "cuda" and distributed:
-        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    device = _device(config.device, distributed)
+    owns_group = distributed and not dist.is_initialized()
+    if owns_group:
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    rank, world = (dist.get_rank(), dist.get_world_size()) if distributed else (0, 1)
     main = rank == 0
-    _seed_everything(config.seed)
-    model.to(device)
-    net = torch.nn.parallel.DistributedDataParallel(model) if distributed else model
+    logs = None
+    try:
+        _seed_everything(config.seed + rank)
+        dataset_rng = _dataset_rng(train_set)
+        if distributed and dataset_rng is not None:  # otherwise every rank draws the same augmentations
+            train_set.rng = dataset_rng = np.random.default_rng([config.seed, rank])
+        model.to(device)
+        params = [p for p in model.parameters() if p.requires_grad]
+        groups = [{"params": [p for p in params if p.dim() >= 2], "weight_decay": config.weight_decay},
+                  {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]  # biases, norms
+        optimizer = torch.optim.AdamW([g for g in groups if g["params"]], lr=config.lr)
+        amp_dtype = None
+        if config.amp and device.type == "cuda":
+            amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        autocast = partial(torch.autocast, device.type, dtype=amp_dtype) if amp_dtype else nullcontext
+        scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
 
-    generator = torch.Generator().manual_seed(config.seed)
-    if distributed:
-        train_sampler = DistributedSampler(train_set, seed=config.seed)
-        val_sampler = DistributedSampler(val_set, shuffle=False) if val_set is not None else None
-    else:
-        train_sampler = RandomSampler(train_set, generator=generator)
-        val_sampler = SequentialSampler(val_set) if val_set is not None else None
-    train_loader = DataLoader(train_set, config.batch_size, sampler=train_sampler, collate_fn=collate_train)
-    val_loader = DataLoader(val_set, config.batch_size, sampler=val_sampler, collate_fn=collate_val) \
-        if val_set is not None else None
+        generator = torch.Generator().manual_seed(config.seed)  # shuffling and worker seeds
+        loader = partial(DataLoader, batch_size=config.batch_size, num_workers=config.num_workers,
+                         pin_memory=device.type == "cuda", worker_init_fn=partial(_seed_worker, rank=rank))
+        train_sampler = DistributedSampler(train_set, seed=config.seed) if distributed else None
+        train_loader = loader(train_set, sampler=train_sampler, shuffle=not distributed, generator=generator,
+                              collate_fn=partial(_counted, collate_train))
+        val_loader = None
+        if val_set is not None:  # each rank takes every world-th window, without DistributedSampler's padding
+            val_sampler = range(rank, len(val_set), world)
+            val_loader = loader(val_set, sampler=val_sampler, collate_fn=partial(_counted, collate_val))
 
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    total = max(1, config.epochs * len(train_loader))
-    warmup = max(1, round(config.warmup_epochs * len(train_loader)))
-
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        progress = min(1.0, (step - warmup) / max(1, total - warmup))
-        return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress))
-
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-    amp = config.amp and device.type == "cuda"
-    state = {"epoch": 0, "best_epoch": 0, "best_val_loss": math.inf, "bad_epochs": 0}
-    last = folder / "last"
-    if resume and (last / "trainer.pt").is_file():
-        from safetensors.torch import load_file
-
-        model.load_state_dict(load_file(str(last / "model.safetensors"), device=str(device)))
-        saved = torch.load(last / "trainer.pt", weights_only=True, map_location=device)
-        optimizer.load_state_dict(saved["optimizer"])
-        scheduler.load_state_dict(saved["scheduler"])
-        state = saved["state"]
-        torch.set_rng_state(saved["torch_rng"])
-        generator.set_state(saved["generator"])
-        if hasattr(train_set, "rng"):
-            train_set.rng.bit_generator.state = _numpy_state(saved["numpy_rng"])
+        state = {"epoch": 0, "step": 0, "best_epoch": 0, "best_val_loss": math.inf, "bad_epochs": 0,
+                 "stopped_early": False}
+        history: list[dict] = []  # the rows of log.csv
+        last = folder / "last"
         if main:
-            log.warning("resuming %s after epoch %d", folder, state["epoch"])
-    logger = _Log(folder) if main else None
-    if main:
-        folder.mkdir(parents=True, exist_ok=True)
-
-    from tqdm import tqdm
-
-    while state["bad_epochs"] < config.patience and state["epoch"] < config.epochs:
-        epoch = state["epoch"] + 1
+            for target in (last, folder / "best"):
+                _recover_folder(target)
         if distributed:
-            train_sampler.set_epoch(epoch)
-        net.train()
-        start, total_loss, batches = time.perf_counter(), 0.0, 0
-        bar = tqdm(train_loader, desc=f"epoch {epoch}/{config.epochs}", disable=None if main else True, leave=False)
-        for batch in bar:
-            batch = {k: v.to(device) for k, v in batch.items()}
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-                loss = loss_fn(net, batch)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-            optimizer.step()
-            scheduler.step()
-            total_loss, batches = total_loss + loss.item(), batches + 1
-            bar.set_postfix(loss=f"{total_loss / batches:.4f}")
-        val_loss = _validate(net, loss_fn, val_loader, device, distributed) if val_loader else math.nan
-        state["epoch"] = epoch
-        if val_loader is None or val_loss < state["best_val_loss"]:
-            state.update(best_val_loss=val_loss, best_epoch=epoch, bad_epochs=0)
-        else:
-            state["bad_epochs"] += 1
+            dist.barrier()
+        if resume and last.is_dir():
+            saved = _load_last(last, model)
+            optimizer.load_state_dict(saved["optimizer"])
+            if saved["scaler"] and scaler.is_enabled():  # empty when saved without fp16 (CPU or bf16)
+                scaler.load_state_dict(saved["scaler"])
+            state, history = saved["state"], saved["history"]
+            if len(saved["rng"]) == world:
+                _set_rng_state(saved["rng"][rank], generator, dataset_rng, device)
+            elif main:
+                log.warning("%s was trained with %d processes, not %d: random streams restart", last,
+                            len(saved["rng"]), world)
+            if state["stopped_early"] or state["epoch"] >= config.epochs:
+                return _result(state, folder)
+            if main:
+                log.info("resuming %s after epoch %d", folder, state["epoch"])
+        elif main and last.is_dir():
+            log.warning("%s: starting over, replacing the run there", folder)
+
+        net = model
+        if distributed:
+            net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device] if device.type == "cuda"
+                                                            else None)
         if main:
-            extra = {**(metadata or {}), "epoch": epoch, "val_loss": val_loss}
-            if state["best_epoch"] == epoch:
-                _atomic_folder(folder / "best", lambda p, extra=extra: save(model, p, extra))
-            trainer_state = {
-                "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "state": state,
-                "torch_rng": torch.get_rng_state(), "generator": generator.get_state(),
-                "numpy_rng": _numpy_state(train_set.rng.bit_generator.state) if hasattr(train_set, "rng") else {},
-                "config": asdict(config),
-            }
-            _atomic_folder(last, lambda p, extra=extra, trainer_state=trainer_state: (
-                save(model, p, extra), torch.save(trainer_state, p / "trainer.pt")))
-            logger.write({"epoch": epoch, "train_loss": total_loss / max(batches, 1), "val_loss": val_loss,
-                          "lr": scheduler.get_last_lr()[0], "seconds": round(time.perf_counter() - start, 2)})
-    if distributed:
-        dist.barrier()
-        dist.destroy_process_group()
-    stopped_early = state["bad_epochs"] >= config.patience and state["epoch"] < config.epochs
-    return TrainResult(state["best_epoch"], state["best_val_loss"], state["epoch"], stopped_early, folder)
+            folder.mkdir(parents=True, exist_ok=True)
+            logs = _Logs(folder, history)
+
+        while state["epoch"] < config.epochs:
+            epoch, start = state["epoch"] + 1, time.perf_counter()
+            if distributed:
+                train_sampler.set_epoch(epoch)
+            net.train()
+            totals = torch.zeros(2, dtype=torch.float64, device=device)  # loss × windows, windows
+            bar = tqdm(train_loader, desc=f"epoch {epoch}/{config.epochs}", disable=None if main else True,
+                       leave=False, dynamic_ncols=True)
+            for i, (count, batch) in enumerate(bar):
+                lr = learning_rate(state["step"], config, len(train_loader))
+                for group in optimizer.param_groups:
+                    group["lr"] = lr
+                with autocast():
+                    loss = loss_fn(net, _to_device(batch, device))
+                optimizer.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                if config.grad_clip > 0:
+                    scaler.unscale_(optimizer)
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+                scaler.step(optimizer)
+                scaler.update()
+                state["step"] += 1
+                totals += torch.stack([loss.detach().double() * count, totals.new_tensor(count)])
+                if not bar.disable and i % 10 == 0:  # .item() waits for the GPU: not every step
+                    bar.set_postfix(loss=f"{(totals[0] / totals[1]).item():.4f}")
+            bar.close()
+            if distributed:
+                dist.all_reduce(totals)
+            train_loss = (totals[0] / totals[1]).item()
+            val_loss = math.nan
+            if val_loader is not None:  # not `if val_loader`: a rank may have no validation windows, hence len 0
+                val_loss = _evaluate(model, loss_fn, val_loader, device, autocast, distributed)
+
+            improved = val_loader is None or val_loss < state["best_val_loss"]
+            if improved:
+                state.update(best_epoch=epoch, best_val_loss=val_loss, bad_epochs=0)
+            else:
+                state["bad_epochs"] += 1
+            state["epoch"] = epoch
+            state["stopped_early"] = state["bad_epochs"] >= config.patience and epoch < config.epochs
+            row = {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss, "lr": lr,
+                   "seconds": round(time.perf_counter() - start, 3)}
+            history.append(row)
+            rng = _rng_state(generator, dataset_rng, device)
+            if distributed:
+                rng_all = [None] * world
+                dist.all_gather_object(rng_all, rng)
+            else:
+                rng_all = [rng]
+            if main:
+                extra = {**(metadata or {}), "epoch": epoch, "val_loss": val_loss}
+                if improved:
+                    with _atomic_folder(folder / "best") as tmp:
+                        save(model, tmp, extra)
+                trainer = {"format": TRAINER_FORMAT, "optimizer": optimizer.state_dict(),
+                           "scaler": scaler.state_dict(), "state": state, "history": history, "rng": rng_all,
+                           "config": asdict(config)}
+                with _atomic_folder(last) as tmp:
+                    save(model, tmp, extra)
+                    torch.save(trainer, tmp / "trainer.pt")
+                logs.add(row)
+                log.info("epoch %d: train loss %.4f, val loss %.4f", epoch, train_loss, val_loss)
+            if state["stopped_early"]:
+                if main:
+                    log.info("no better validation loss for %d epochs: stopping", config.patience)
+                break
+        return _result(state, folder)
+    finally:
+        if logs is not None:
+            logs.close()
+        if owns_group:
+            dist.destroy_process_group()
+
+
+def _device(name: str, distributed: bool) -> torch.device:
+    """cuda (this process's GPU under torchrun) if available and asked for, else cpu."""
+    device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if name == "auto" else name)
+    if device.type == "cuda":
+        index = int(os.environ.get("LOCAL_RANK", "0")) if distributed else device.index
+        device = torch.device("cuda", torch.cuda.current_device() if index is None else index)
+        torch.cuda.set_device(device)
+    return device
+
+
+def _result(state: dict, folder: Path) -> TrainResult:
+    return TrainResult(state["best_epoch"], state["best_val_loss"], state["epoch"], state["stopped_early"], folder)
+
+
+def _counted(collate: Callable[[list], dict], items: list) -> tuple[int, dict]:
+    """The batch and how many windows it holds, to weight batch losses exactly (a module function: picklable)."""
+    return len(items), collate(items)
+
+
+def _to_device(batch: dict, device: torch.device) -> dict:
+    return {k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
 
 
 @torch.no_grad()
-def _validate(net, loss_fn, loader, device, distributed: bool) -> float:
-    net.eval()
-    total = torch.zeros(2, dtype=torch.float64, device=device)  # loss × count, count
-    for batch in loader:
-        batch = {k: v.to(device) for k, v in batch.items()}
-        count = len(next(iter(batch.values())))
-        total += torch.tensor([loss_fn(net, batch).item() * count, count], dtype=torch.float64, device=device)
+def _evaluate(model, loss_fn, loader, device: torch.device, autocast, distributed: bool) -> float:
+    """Mean validation loss over all ranks' windows. Runs the plain model: DDP's forward would wait for the other
+    ranks, which may have one batch fewer."""
+    model.eval()
+    totals = torch.zeros(2, dtype=torch.float64, device=device)  # loss × windows, windows
+    for count, batch in loader:
+        with autocast():
+            loss = loss_fn(model, _to_device(batch, device))
+        totals += torch.stack([loss.double() * count, totals.new_tensor(count)])
     if distributed:
-        dist.all_reduce(total)
-    return float(total[0] / total[1].clamp(min=1))
+        dist.all_reduce(totals)
+    return (totals[0] / totals[1]).item() if totals[1] > 0 else math.nan
 
 
-def _numpy_state(state: dict) -> dict:
-    """numpy's PCG64 state holds Python ints too big for `weights_only` loading: store them as strings."""
-    def convert(value):
-        if isinstance(value, dict):
-            return {k: convert(v) for k, v in value.items()}
-        if isinstance(value, str) and value.isdigit():
-            return int(value)
-        if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 2**63:
-            return str(value)
-        return value
-    return convert(state)
+# Random state: everything is seeded, saved with each checkpoint and restored, so a resumed run repeats exactly.
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _dataset_rng(dataset: Dataset) -> np.random.Generator | None:
+    rng = getattr(dataset, "rng", None)
+    return rng if isinstance(rng, np.random.Generator) else None
+
+
+def _seed_worker(worker_id: int, rank: int) -> None:
+    """Seeds in a DataLoader worker: different for each epoch, worker and rank, and reproducible."""
+    seed = int(np.random.SeedSequence([torch.initial_seed(), rank]).generate_state(1)[0])
+    _seed_everything(seed)
+    dataset = torch.utils.data.get_worker_info().dataset
+    if _dataset_rng(dataset) is not None:
+        dataset.rng = np.random.default_rng(seed)
+
+
+def _rng_state(generator: torch.Generator, dataset_rng: np.random.Generator | None, device: torch.device) -> dict:
+    """Every random state training draws from, as types that `torch.load(weights_only=True)` accepts."""
+    _, keys, pos, has_gauss, gauss = np.random.get_state()
+    version, internal, gauss_next = random.getstate()
+    state = {
+        "torch": torch.get_rng_state(),
+        "numpy": {"keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos), "has_gauss": int(has_gauss),
+                  "gauss": float(gauss)},
+        "python": [version, list(internal), gauss_next],
+        "loader": generator.get_state(),
+        # numpy's bit generators hold 128-bit integers, which weights_only refuses: JSON keeps them exactly
+        "dataset": json.dumps(dataset_rng.bit_generator.state, default=np.ndarray.tolist) if dataset_rng else "",
+    }
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def _set_rng_state(state: dict, generator: torch.Generator, dataset_rng: np.random.Generator | None,
+                   device: torch.device) -> None:
+    torch.set_rng_state(state["torch"])
+    numpy = state["numpy"]
+    np.random.set_state(("MT19937", numpy["keys"].numpy().astype(np.uint32), numpy["pos"], numpy["has_gauss"],
+                         numpy["gauss"]))
+    version, internal, gauss_next = state["python"]
+    random.setstate((version, tuple(internal), gauss_next))
+    generator.set_state(state["loader"])
+    if dataset_rng is not None and state["dataset"]:
+        dataset_rng.bit_generator.state = json.loads(state["dataset"])
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"], device)
+
+
+# Checkpoint folders
+
+
+@contextmanager
+def _atomic_folder(target: Path) -> Iterator[Path]:
+    """Yield an empty folder beside `target` to write into, then swap it in place of `target`.
+
+    A crash while writing leaves `target` as it was; a crash between the two renames leaves the previous version as
+    `.NAME.old`, which `_recover_folder` puts back.
+    """
+    tmp, old = target.with_name(f".{target.name}.tmp"), target.with_name(f".{target.name}.old")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    yield tmp
+    if target.exists():
+        shutil.rmtree(old, ignore_errors=True)
+        target.rename(old)
+    tmp.rename(target)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _recover_folder(target: Path) -> None:
+    """Put back the previous version of a folder whose swap was interrupted."""
+    old = target.with_name(f".{target.name}.old")
+    if not target.exists() and old.is_dir():
+        old.rename(target)
+
+
+def _load_last(last: Path, model: torch.nn.Module) -> dict:
+    """Load `last/model.safetensors` into `model` and return `last/trainer.pt`."""
+    from safetensors.torch import load_file
+
+    weights, trainer = last / "model.safetensors", last / "trainer.pt"
+    for f in (weights, trainer):
+        if not f.is_file():
+            raise WeightsError(f"{f}: missing, cannot resume; pass resume=False (--no-resume) to start over")
+    try:
+        model.load_state_dict(load_file(str(weights)), strict=True)
+    except RuntimeError as e:
+        raise WeightsError(f"{weights}: does not fit the model being trained ({e}); start over in another folder "
+                           "or with resume=False") from None
+    saved = torch.load(trainer, map_location="cpu", weights_only=True)
+    if saved.get("format", 0) > TRAINER_FORMAT:
+        raise WeightsError(f"{trainer}: written by a newer vidtrack; upgrade it to resume this run")
+    return saved
+
+
+# Logs
+
+
+class _Logs:
+    """`log.csv` (one row per epoch), TensorBoard scalars and `curves.png`, written by rank 0 after each epoch.
+
+    On resume they restart from the rows saved in `last/trainer.pt`, so an epoch lost to a crash is not logged twice.
+    """
+
+    def __init__(self, folder: Path, history: list[dict]) -> None:
+        self.folder, self.history = folder, list(history)
+        self.csv = folder / "log.csv"
+        with open(self.csv, "w", newline="") as f:
+            writer = csv.DictWriter(f, LOG_COLUMNS)
+            writer.writeheader()
+            writer.writerows(self.history)
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            log.warning("tensorboard is not installed: logging to log.csv and curves.png only")
+            self.tensorboard = None
+        else:  # purge_step drops the events of epochs that are run again
+            self.tensorboard = SummaryWriter(str(folder / "tb"), purge_step=len(self.history) + 1)
+
+    def add(self, row: dict) -> None:
+        self.history.append(row)
+        with open(self.csv, "a", newline="") as f:
+            csv.DictWriter(f, LOG_COLUMNS).writerow(row)
+        if self.tensorboard is not None:
+            for key in ("train_loss", "val_loss", "lr"):
+                self.tensorboard.add_scalar(key, row[key], row["epoch"])
+            self.tensorboard.flush()
+        plot_curves(self.history, self.folder / "curves.png")
+
+    def close(self) -> None:
+        if self.tensorboard is not None:
+            self.tensorboard.close()
+
+
+def plot_curves(history: list[dict], path: Path) -> None:
+    """Training and validation loss against epoch, on a log scale when they are positive and span a decade."""
+    from matplotlib.figure import Figure  # no pyplot: leaves the caller's matplotlib backend alone
+
+    fig = Figure(figsize=(6, 4))
+    ax = fig.subplots()
+    epochs = [row["epoch"] for row in history]
+    for key in ("train_loss", "val_loss"):
+        ax.plot(epochs, [row[key] for row in history], marker="o", markersize=3, label=key.replace("_", " "))
+    losses = [row[k] for row in history for k in ("train_loss", "val_loss") if math.isfinite(row[k])]
+    if losses and min(losses) > 0 and max(losses) > 10 * min(losses):
+        ax.set_yscale("log")
+    ax.set(xlabel="epoch", ylabel="loss", title="Training curves")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.name}.tmp")
+    fig.savefig(tmp, dpi=110, format="png")
+    os.replace(tmp, path)
