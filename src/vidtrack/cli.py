@@ -176,7 +176,24 @@ def train(data, out, val_split, val_sequences, epochs, batch_size, lr, seed, dev
 
 @main.group("eval")
 def evaluate() -> None:
-    """Evaluate forecasts (and, later, tracking) on labelled clips."""
+    """Evaluate forecasts and tracking results on labelled clips."""
+
+
+@evaluate.command("track")
+@click.option("--gt", required=True, type=click.Path(path_type=Path),
+              help="A sequence folder (seqinfo.ini with gt/gt.txt or gt.txt), or a folder of them (e.g. MOT17/train).")
+@click.option("--results", required=True, type=click.Path(path_type=Path),
+              help="A folder with one <sequence name>.txt per sequence, or one file for a single sequence.")
+@click.option("--out", type=click.Path(path_type=Path), help="Also write metrics.json and metrics.md here.")
+def evaluate_track(gt, results, out) -> None:
+    """Score MOTChallenge tracking results: HOTA, MOTA, IDF1, ID switches (TrackEval, the benchmark's rules)."""
+    from vidtrack.evaluation.tracking import evaluate_tracking, markdown_table, write_report
+
+    scores = evaluate_tracking(gt, results)
+    click.echo(markdown_table(scores))
+    if out is not None:
+        paths = write_report(scores, out)
+        click.echo(f"metrics in {paths['json']} and {paths['markdown']}")
 
 
 @evaluate.command("forecast")

@@ -55,6 +55,31 @@ def read_seqinfo(path: str | os.PathLike) -> SeqInfo:
     frameRate, seqLength, imWidth and imHeight are required; name defaults to the folder name, imDir to img1 and
     imExt to .jpg.
     """
+    path, section = _sequence_section(path)
+    fps = _positive(path, section, "frameRate", float)
+    length, width, height = (_positive(path, section, key, int) for key in ("seqLength", "imWidth", "imHeight"))
+    return SeqInfo(
+        name=section.get("name", "").strip() or path.resolve().parent.name,
+        fps=fps,
+        width=width,
+        height=height,
+        length=length,
+        im_dir=section.get("imDir", "").strip() or "img1",
+        im_ext=section.get("imExt", "").strip() or ".jpg",
+        path=path,
+    )
+
+
+def read_seq_length(path: str | os.PathLike) -> int:
+    """Read only seqLength from a ``seqinfo.ini`` (or a sequence folder): all that scoring results needs.
+
+    MOT15 sequences such as TUD ship a ``seqinfo.ini`` with just name and seqLength, which `read_seqinfo` refuses.
+    """
+    path, section = _sequence_section(path)
+    return _positive(path, section, "seqLength", int)
+
+
+def _sequence_section(path: str | os.PathLike) -> tuple[Path, configparser.SectionProxy]:
     path = Path(path)
     if path.is_dir():
         path = path / "seqinfo.ini"
@@ -67,33 +92,21 @@ def read_seqinfo(path: str | os.PathLike) -> SeqInfo:
         raise InputError(f"{path}: not a valid ini file: {' '.join(str(e).split())}") from None
     if not parser.has_section("Sequence"):
         raise InputError(f"{path}: no [Sequence] section")
-    section = parser["Sequence"]
+    return path, parser["Sequence"]
 
-    def number(key: str, kind: type[int | float]) -> int | float:
-        raw = section.get(key)
-        if raw is None or not raw.strip():
-            raise InputError(f"{path}: missing key {key} in [Sequence]")
-        try:
-            value = kind(raw.strip())
-        except ValueError:
-            value = None
-        if value is None or not math.isfinite(value) or value <= 0:
-            what = "integer" if kind is int else "number"
-            raise InputError(f"{path}: {key}={raw.strip()!r} is not a positive {what}")
-        return value
 
-    fps = number("frameRate", float)
-    length, width, height = (number(key, int) for key in ("seqLength", "imWidth", "imHeight"))
-    return SeqInfo(
-        name=section.get("name", "").strip() or path.resolve().parent.name,
-        fps=fps,
-        width=width,
-        height=height,
-        length=length,
-        im_dir=section.get("imDir", "").strip() or "img1",
-        im_ext=section.get("imExt", "").strip() or ".jpg",
-        path=path,
-    )
+def _positive(path: Path, section: configparser.SectionProxy, key: str, kind: type[int | float]) -> int | float:
+    raw = section.get(key)
+    if raw is None or not raw.strip():
+        raise InputError(f"{path}: missing key {key} in [Sequence]")
+    try:
+        value = kind(raw.strip())
+    except ValueError:
+        value = None
+    if value is None or not math.isfinite(value) or value <= 0:
+        what = "integer" if kind is int else "number"
+        raise InputError(f"{path}: {key}={raw.strip()!r} is not a positive {what}")
+    return value
 
 
 def _read_fields(path: Path) -> list[tuple[int, list[str]]]:
@@ -202,6 +215,48 @@ def read_detections(
     if seq_length is None:
         return out
     return {f: out[f] if f in out else _no_detections() for f in range(1, seq_length + 1)}
+
+
+def read_results(path: str | os.PathLike, *, seq_length: int | None = None) -> np.ndarray:
+    """Read a MOTChallenge result file for scoring: a float64 (N, 7) array of frame, id, left, top, width, height,
+    score, in file order.
+
+    Any columns after the score are ignored. Results are what gets scored, so a row that cannot be scored is an error
+    naming its line rather than a skipped row: a frame outside 1..seq_length (when given), a non-integer id, a NaN
+    or inf value, a width or height <= 0, or an id that occurs twice in one frame.
+    """
+    path = Path(path)
+    rows = _read_fields(path)
+    values = _to_array(path, rows, 7, _DET_COLUMNS)
+    if not rows:
+        logger.warning("%s: no results in file", path)
+    linenos = np.array([lineno for lineno, _ in rows], dtype=np.int64)
+    nonfinite = ~np.isfinite(values[:, :6]).all(axis=1)
+    if nonfinite.any():
+        raise InputError(f"{path}:{linenos[int(np.argmax(nonfinite))]}: NaN or inf value in frame, id or box")
+    _check_frames(path, values[:, 0], linenos, seq_length)
+    _check_integers(path, "id", values[:, 1], linenos)
+    empty = (values[:, 4] <= 0) | (values[:, 5] <= 0)
+    if empty.any():
+        i = int(np.argmax(empty))
+        raise InputError(f"{path}:{linenos[i]}: box width {values[i, 4]:g}, height {values[i, 5]:g}: both must be > 0")
+    duplicate = find_duplicate_ids(values[:, 0], values[:, 1])
+    if duplicate is not None:
+        first, second = duplicate
+        raise InputError(f"{path}:{linenos[second]}: id {int(values[second, 1])} occurs twice in frame "
+                         f"{int(values[second, 0])} (also at line {linenos[first]})")
+    return values
+
+
+def find_duplicate_ids(frame: np.ndarray, track_id: np.ndarray) -> tuple[int, int] | None:
+    """An id names one object, so it may occur only once per frame: the rows (earlier, later) of the first repeat
+    (the one whose later row comes first), or None."""
+    order = np.lexsort((np.arange(len(frame)), track_id, frame))
+    same = np.flatnonzero((np.diff(frame[order]) == 0) & (np.diff(track_id[order]) == 0))
+    if not len(same):
+        return None
+    k = same[np.argmin(order[same + 1])]
+    return int(order[k]), int(order[k + 1])
 
 
 @dataclass(frozen=True, slots=True)
