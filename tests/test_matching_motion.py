@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vidtrack.track.matching import box_iou, iou_cost, linear_assignment
-from vidtrack.track.motion import MOTION_MODELS, KalmanFilterXYAH, xyah_to_xyxy, xyxy_to_xyah
+from vidtrack.track.matching import appearance_cost, box_iou, iou_cost, linear_assignment, mahalanobis_sq
+from vidtrack.track.motion import KalmanFilterXYAH, xyah_to_xyxy, xyxy_to_xyah
 
 # --- box_iou ---
 
@@ -78,15 +78,27 @@ def test_optimal_minimises_total_cost() -> None:
     assert sorted(matches.tolist()) == [[0, 1], [1, 0]]
 
 
-def test_gating_prefers_more_valid_pairs() -> None:
-    # Without gating, the diagonal (0.0 + 0.6) beats the cross (0.5 + 0.5), but 0.6 is above the threshold, so it
-    # would give one match; gated, the solver must pick the cross and match both rows.
-    cost = np.array([[0.0, 0.5], [0.5, 0.6]])
-    matches, rows, cols = linear_assignment(cost, thresh=0.5)
+def test_no_poor_pair_to_free_a_good_one() -> None:
+    # Matching both rows needs the poor pairs (0, 1) 0.79 and (1, 0) 0.7; each pair saves thresh - cost against
+    # leaving both sides unmatched, so (0, 0) alone (saving 0.7) beats the two poor ones (0.01 + 0.1), as with lapjv's
+    # cost_limit in ByteTrack. Forcing the most pairs instead cost 2.9 HOTA on MOT17-02's real detections.
+    cost = np.array([[0.1, 0.79], [0.7, 1.0]])
+    matches, rows, cols = linear_assignment(cost, thresh=0.8)
+    assert matches.tolist() == [[0, 0]] and rows.tolist() == [1] and cols.tolist() == [1]
+    # Where the savings favour two pairs, both are taken.
+    matches, _, _ = linear_assignment(np.array([[0.1, 0.2], [0.3, 1.0]]), thresh=0.8)
     assert sorted(matches.tolist()) == [[0, 1], [1, 0]]
-    assert rows.size == 0 and cols.size == 0
-    matches, rows, cols = linear_assignment(cost, thresh=0.55)
-    assert all(cost[r, c] <= 0.55 for r, c in matches) and len(matches) == 2
+
+
+def test_mahalanobis_hand_checked() -> None:
+    expected, std = np.array([[0.0, 0, 10, 20]]), np.array([[1.0, 2, 1, 2]])
+    dets = np.array([[0.0, 0, 10, 20], [1.0, 2, 11, 22], [3.0, 0, 10, 20]])
+    np.testing.assert_allclose(mahalanobis_sq(expected, std, dets), [[0.0, 4.0, 9.0]])
+
+
+def test_appearance_cost_is_halved_cosine_distance() -> None:
+    a = np.array([[1.0, 0.0], [0.0, 1.0]])
+    np.testing.assert_allclose(appearance_cost(a, np.array([[1.0, 0.0], [-1.0, 0.0]])), [[0.0, 1.0], [0.5, 0.5]])
 
 
 def test_rectangular_and_empty_costs() -> None:
@@ -114,9 +126,8 @@ def test_xyah_round_trip() -> None:
     np.testing.assert_allclose(xyah_to_xyxy(xyah), boxes)
 
 
-@pytest.mark.parametrize("name", list(MOTION_MODELS))
-def test_initiate_then_to_xyxy_returns_the_boxes(name: str) -> None:
-    model = MOTION_MODELS[name]()
+def test_initiate_then_to_xyxy_returns_the_boxes() -> None:
+    model = KalmanFilterXYAH()
     boxes = np.array([[10, 20, 60, 120], [300.5, 400.25, 310.5, 500.25], [0, 0, 1920, 1080]], dtype=np.float64)
     mean, cov = model.initiate(boxes)
     assert len(mean) == 3 and cov.shape == (3, mean.shape[1], mean.shape[1])
@@ -177,9 +188,8 @@ def test_kalman_update_pulls_towards_the_measurement() -> None:
     assert np.trace(updated_cov[0]) < np.trace(cov[0])  # a measurement lowers the uncertainty
 
 
-@pytest.mark.parametrize("name", list(MOTION_MODELS))
-def test_vectorised_calls_equal_single_track_calls(name: str) -> None:
-    model = MOTION_MODELS[name]()
+def test_vectorised_calls_equal_single_track_calls() -> None:
+    model = KalmanFilterXYAH()
     rng = np.random.default_rng(3)
     n = 6
     xy = rng.uniform(0, 1000, (n, 2))

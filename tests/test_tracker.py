@@ -12,7 +12,7 @@ from scipy.optimize import linear_sum_assignment
 
 from conftest import SHARED, shared_data
 from vidtrack.config import Config, TrackerConfig
-from vidtrack.detect.features import GEOMETRY, MOTION
+from vidtrack.detect.features import APPEARANCE, GEOMETRY, HAS_APPEARANCE, MOTION, geometry_features
 from vidtrack.io.motchallenge import read_ground_truth, read_seqinfo
 from vidtrack.pipeline import Pipeline
 from vidtrack.structures import FEATURE_DIM, Detections, Tracks
@@ -333,12 +333,12 @@ def gt_switch_counts(motion: str, visibility: float = 0.3, frames: int = 600) ->
 @MODELS
 def test_mot17_02_ground_truth_few_identity_switches(motion: str) -> None:
     counts = gt_switch_counts(motion)
-    # Measured with the Kalman model: 51 pedestrians, 112 ids in all (most new ids follow gaps longer than the
-    # buffer), at most 4 per pedestrian, 9 switches within the buffer, 8821 of 8908 boxes matched.
+    # Measured: 51 pedestrians, 107 ids in all with the Kalman model and 106 with the LSTM (most new ids follow gaps
+    # longer than the buffer), at most 4 per pedestrian, 4 and 3 switches within the buffer, 8818 of 8908 boxes matched.
     assert counts["gt_ids"] == 51
-    assert counts["ids"] <= 118
+    assert counts["ids"] <= 112
     assert counts["max_ids"] <= 5
-    assert counts["switches"] <= 12
+    assert counts["switches"] <= 8
     assert counts["matched"] >= 0.98 * counts["rows"]
 
 
@@ -360,3 +360,74 @@ def test_pipeline_on_mot17_02_detections() -> None:
     # MOT17-02 ships its first four frames only.
     assert [r.image is not None for r in results[:6]] == [True] * 4 + [False] * 2
     assert results[0].image.shape == (1080, 1920, 3)
+
+
+# --- appearance and the learned motion model ---
+
+
+def looking(boxes: list, looks: list[np.ndarray] | None) -> Detections:
+    """Detections whose features carry the given appearance vectors (None: geometry only, as from det.txt)."""
+    plain = dets(boxes)
+    features = geometry_features(plain.xyxy, plain.score, SIZE)
+    if looks is not None:
+        features[:, APPEARANCE] = np.stack(looks)
+        features[:, HAS_APPEARANCE] = 1.0
+    return Detections(plain.xyxy, plain.score, plain.class_id, features)
+
+
+def reappearing_walker(motion: str, with_appearance: bool, shift: float) -> set[int]:
+    """A walker seen for 20 frames, hidden for 15, then seen again `shift` px behind where it would be at constant
+    speed (it slowed down while hidden): too far for the IoU, near enough for the motion model's gate."""
+    rng = np.random.default_rng(0)
+    look = rng.normal(size=448)
+    look /= np.linalg.norm(look)
+    tracker = make_tracker(motion)
+    ids = set()
+    for frame in range(50):
+        if 20 <= frame < 35:
+            tracker.update(None)
+            continue
+        box = walker(frame, x0=100 - (shift if frame >= 35 else 0))
+        noisy = look + rng.normal(scale=0.05, size=448)
+        tracks = tracker.update(looking([box], [noisy / np.linalg.norm(noisy)] if with_appearance else None))
+        ids |= set(tracks.track_id.tolist())
+    return ids
+
+
+@MODELS
+def test_appearance_recovers_a_track_inside_the_gate(motion: str) -> None:
+    assert len(reappearing_walker(motion, with_appearance=True, shift=45)) == 1
+    if motion == "kalman":  # without appearance only the IoU matches, and 45 px on a 60 px box is too far: a new id
+        assert len(reappearing_walker(motion, with_appearance=False, shift=45)) == 2
+    # A similar look far outside the gate is another object.
+    assert len(reappearing_walker(motion, with_appearance=True, shift=400)) == 2
+
+
+@MODELS
+def test_different_looks_do_not_swap_when_boxes_cross(motion: str) -> None:
+    rng = np.random.default_rng(1)
+    looks = rng.normal(size=(2, 448))
+    looks /= np.linalg.norm(looks, axis=1, keepdims=True)
+    tracker = make_tracker(motion)
+    seen = defaultdict(set)  # look -> track ids
+    for frame in range(60):
+        boxes = [walker(frame, x0=100, vx=5), walker(frame, x0=400, vx=-5)]
+        tracks = tracker.update(looking(boxes, list(looks)))
+        for tid, row in zip(tracks.track_id.tolist(), tracks.det_index.tolist()):
+            seen[row].add(tid)
+    assert len(seen[0]) == len(seen[1]) == 1 and seen[0] != seen[1]
+
+
+@shared_data
+def test_pipeline_reuses_the_trackers_lstm_forecasts() -> None:
+    config = Config()
+    config.tracker.motion = "lstm"
+    pipeline = Pipeline(config)
+    results = list(pipeline.run_detections(MOT17_02 / "det" / "det.txt", MOT17_02 / "seqinfo.ini", max_frames=40))
+    last = results[-1].tracks
+    assert len(last) > 3 and last.forecast_kind == "lstm" and last.forecast.shape[1:] == (45, 4)
+    # The forecasts of a separate LSTM forecaster fed the same tracks differ only where the tracker's model also read
+    # a track's first, unconfirmed frame; their first step agrees to within a few pixels.
+    assert np.isfinite(last.forecast).all()
+    step = np.abs(last.forecast[:, 0] - last.xyxy).max(axis=1)
+    assert (step < 0.2 * (last.xyxy[:, 3] - last.xyxy[:, 1])).all()  # one frame ahead stays near the box

@@ -51,7 +51,11 @@ class TrackerConfig:
     fuse_score: bool = True
     track_buffer_s: float = field(default=1.0, metadata=_in_range(0.0, 3600.0))
     feature_buffer_s: float = field(default=2.0, metadata=_in_range(0.0, 3600.0, lo_open=True))
-    motion: Literal["kalman"] = "kalman"
+    motion: Literal["kalman", "lstm"] = "kalman"
+    motion_checkpoint: str | None = None  # for motion: lstm; None: the shipped forecaster
+    gate_confidence: float = field(default=0.99, metadata=_in_range(0.0, 1.0, lo_open=True))
+    appearance_thresh: float = field(default=0.25, metadata=_in_range(0.0, 1.0))
+    appearance_momentum: float = field(default=0.9, metadata=_in_range(0.0, 1.0))
 
 
 @dataclass

@@ -21,6 +21,7 @@ from vidtrack.forecast.lstm import LSTMForecaster, load_checkpoint
 from vidtrack.io.motchallenge import read_detections, read_seqinfo
 from vidtrack.io.sources import Frame, SourceInfo, ThreadedReader, open_source
 from vidtrack.structures import Detections, Tracks
+from vidtrack.track.lstm_motion import LSTMMotion
 from vidtrack.track.tracker import Tracker
 
 
@@ -119,6 +120,10 @@ class Pipeline:
         info, cfg = self.info, self.config.forecast
         tracker = Tracker(self.config.tracker, fps=info.fps, image_size=info.size)
         horizon = max(1, int(cfg.horizon_s * info.fps + 1e-6))  # whole frames within horizon_s
+        if isinstance(tracker.motion, LSTMMotion) and cfg.model == "lstm" and \
+                Path(cfg.checkpoint or default_checkpoint()) == Path(self.config.tracker.motion_checkpoint or
+                                                                     default_checkpoint()):
+            return tracker, tracker.motion.as_forecaster(horizon)  # the tracker's forecasts: the LSTM runs once
         if cfg.model == "lstm":
             checkpoint = Path(cfg.checkpoint) if cfg.checkpoint else default_checkpoint()
             forecaster = LSTMForecaster(load_checkpoint(checkpoint), horizon=horizon, fps=info.fps)

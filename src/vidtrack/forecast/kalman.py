@@ -4,15 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from vidtrack.track.motion import KalmanFilterXYAH
-
-
-def corner_std(mean: np.ndarray, cov: np.ndarray) -> np.ndarray:
-    """(N, 4) standard deviations of x1 y1 x2 y2 from an (x, y, a, h) state, to first order (x1 = x - a h / 2, ...)."""
-    a, h = mean[:, 2], mean[:, 3]
-    var_x = cov[:, 0, 0] + 0.25 * (h**2 * cov[:, 2, 2] + a**2 * cov[:, 3, 3])
-    var_y = cov[:, 1, 1] + 0.25 * cov[:, 3, 3]
-    return np.sqrt(np.stack([var_x, var_y, var_x, var_y], axis=1))
+from vidtrack.track.motion import KalmanFilterXYAH, corner_std
 
 
 class KalmanForecaster:

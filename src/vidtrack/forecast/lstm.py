@@ -161,11 +161,17 @@ class LSTMForecaster:
         self._fresh = lambda steps: [zero, zero, steps]  # a state: h, c, observations read (negative: not started)
         self._slots: dict[int, list[list]] = {}
 
-    @torch.inference_mode()
     def step(self, frame: int, track_ids: np.ndarray, xyxy: np.ndarray, features: np.ndarray) -> np.ndarray:
+        return self.step_with_std(frame, track_ids, xyxy, features)[0]
+
+    @torch.inference_mode()
+    def step_with_std(
+        self, frame: int, track_ids: np.ndarray, xyxy: np.ndarray, features: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """`step`, and the (N, horizon, 4) standard deviations of the forecast boxes in pixels."""
         n = len(track_ids)
         if n == 0:
-            return np.zeros((0, self.horizon, 4), dtype=np.float32)
+            return np.zeros((0, self.horizon, 4), dtype=np.float32), np.zeros((0, self.horizon, 4), dtype=np.float32)
         rows, slots = [], []  # the track (row of `features`) and state of each LSTM step to run
         for k, track_id in enumerate(track_ids.tolist()):
             pair = self._slots.setdefault(track_id, [self._fresh(0), self._fresh(-(self.memory // 2))])
@@ -182,19 +188,27 @@ class LSTMForecaster:
         x = np.array(features, dtype=np.float32)[rows]  # (rows, 512)
         x[:, AGE] = [slot[2] / self.fps for slot in slots]  # the age a training window would show: since the restart
         x = torch.from_numpy(x).to(self.device)[:, None]  # (rows, 1, 512)
-        out, _, (h, c) = self.model(x, (h, c))
+        out, log_std, (h, c) = self.model(x, (h, c))
         best = {}  # track row → row of `out` from its oldest state
         for r, (k, slot) in enumerate(zip(rows, slots)):
             slot[:] = [h[:, r], c[:, r], slot[2] + 1]
             if k not in best or slot[2] > slots[best[k]][2]:
                 best[k] = r
-        offsets = out[[best[k] for k in range(n)], -1].cpu().numpy()  # (N, H_model, 4)
-        residual = np.concatenate([np.zeros((n, 1, 4)), offsets], axis=1).transpose(0, 2, 1).reshape(n * 4, -1)
-        residual = np.stack([np.interp(self._stream_times, self._model_times, row) for row in residual])
-        residual = residual.reshape(n, 4, self.horizon).transpose(0, 2, 1)  # (N, horizon, 4) in box heights
+        chosen = [best[k] for k in range(n)]
+        offsets = out[chosen, -1].cpu().numpy()  # (N, H_model, 4)
+        spread = log_std[chosen, -1].exp().cpu().numpy()
+        residual = self._to_stream(np.concatenate([np.zeros((n, 1, 4)), offsets], axis=1))  # in box heights
+        spread = self._to_stream(np.concatenate([spread[:, :1], spread], axis=1))
         base = self.kalman.step(frame, track_ids, xyxy, features)  # (N, horizon, 4)
         height = (xyxy[:, 3] - xyxy[:, 1])[:, None, None]
-        return (base + residual * height).astype(np.float32)
+        return (base + residual * height).astype(np.float32), (spread * height).astype(np.float32)
+
+    def _to_stream(self, values: np.ndarray) -> np.ndarray:
+        """(N, H_model + 1, 4) values at the model's times (0 first) → (N, horizon, 4) at the stream's frames."""
+        n = len(values)
+        rows = values.transpose(0, 2, 1).reshape(n * 4, -1)
+        rows = np.stack([np.interp(self._stream_times, self._model_times, row) for row in rows])
+        return rows.reshape(n, 4, self.horizon).transpose(0, 2, 1)
 
     def forget(self, track_ids: list[int]) -> None:
         self.kalman.forget(track_ids)

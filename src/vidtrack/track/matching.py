@@ -32,7 +32,9 @@ def iou_cost(tracks_xyxy: np.ndarray, dets_xyxy: np.ndarray, det_scores: np.ndar
 
 
 def linear_assignment(cost: np.ndarray, thresh: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Minimum-cost matching that keeps only pairs with cost <= `thresh`.
+    """Minimum-cost matching in which leaving a row and a column unmatched costs `thresh`, so that only pairs with
+    cost <= `thresh` are kept (the `cost_limit` of lapjv, which ByteTrack and Ultralytics use). Unlike dropping the
+    expensive pairs of a full assignment, it never takes a poor pair to free a good one for another row.
 
     Returns (matches (K, 2) of row, column indices; unmatched rows; unmatched columns).
 
@@ -43,11 +45,24 @@ def linear_assignment(cost: np.ndarray, thresh: float) -> tuple[np.ndarray, np.n
     n_rows, n_cols = cost.shape
     if cost.size == 0:
         return np.zeros((0, 2), dtype=np.int64), np.arange(n_rows), np.arange(n_cols)
-    # Pairs above the threshold are made prohibitively expensive so that they are never preferred to a valid pair.
-    gated = np.where(cost <= thresh, cost, thresh + 1e5)
-    rows, cols = linear_sum_assignment(gated)
+    # Each pair is worth what it saves against leaving both sides unmatched; a pair that saves nothing is skipped.
+    saving = np.minimum(np.nan_to_num(cost - thresh, nan=0.0, posinf=0.0), 0.0)
+    rows, cols = linear_sum_assignment(saving)
     keep = cost[rows, cols] <= thresh
     matches = np.stack([rows[keep], cols[keep]], axis=1).astype(np.int64)
     unmatched_rows = np.setdiff1d(np.arange(n_rows), matches[:, 0])
     unmatched_cols = np.setdiff1d(np.arange(n_cols), matches[:, 1])
     return matches, unmatched_rows, unmatched_cols
+
+
+def appearance_cost(track_appearance: np.ndarray, det_appearance: np.ndarray) -> np.ndarray:
+    """(N, M) cosine distance halved into [0, 1] (0: same direction), as BoT-SORT does, between rows of unit-norm
+    vectors."""
+    return np.clip((1.0 - track_appearance @ det_appearance.T) / 2.0, 0.0, 1.0)
+
+
+def mahalanobis_sq(expected: np.ndarray, std: np.ndarray, dets_xyxy: np.ndarray) -> np.ndarray:
+    """(N, M) squared distance of each detection's corners from each expected box, in the expected standard
+    deviations (N, 4); chi-square distributed with 4 degrees of freedom where the expectation is right."""
+    z = (dets_xyxy[None, :, :] - expected[:, None, :]) / np.maximum(std[:, None, :], 1e-6)
+    return (z**2).sum(axis=2)

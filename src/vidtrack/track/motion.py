@@ -1,33 +1,39 @@
-"""Motion models: how the tracker predicts where each track is in the next frame.
+"""Motion models: where the tracker expects each track in the current frame, and how sure it is.
 
-A motion model is stateless: the tracker owns each track's `(mean, covariance)` and passes them in, so that one
-call predicts or updates every track at once. A learned model (an LSTM) implements the same protocol.
+Every track carries a Kalman filter state (`KalmanFilterXYAH`), which the tracker predicts and corrects itself: it
+gives the velocities in the feature vectors and a prediction for any track. A motion model turns the tracks into
+expected boxes with standard deviations, which association compares with the detections:
+
+- `KalmanMotion`: the Kalman filter's own prediction (ByteTrack, BoT-SORT, OC-SORT all use one).
+- `LSTMMotion` (`vidtrack.track.lstm_motion`): the learned forecaster's, made when the track was last seen, so that a
+  track lost behind an occluder is looked for where the forecaster expects it to reappear.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
+if TYPE_CHECKING:
+    from vidtrack.track.tracker import Track
+
+
+MOTION_MODELS = ("kalman", "lstm")  # the names `tracker.motion` takes
+
 
 class MotionModel(Protocol):
-    """Predicts box states frame by frame; every method is vectorised over N tracks."""
+    """Vectorised over the N tracks of one call; the tracker calls `expect` once per association pass."""
 
-    def initiate(self, xyxy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """New states (N, D) and covariances (N, D, D) from first boxes (N, 4)."""
+    def expect(self, tracks: Sequence[Track], frame: int) -> tuple[np.ndarray, np.ndarray]:
+        """(N, 4) boxes x1 y1 x2 y2 where `tracks` should be in `frame`, and (N, 4) standard deviations."""
 
-    def predict(self, mean: np.ndarray, covariance: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """States one frame ahead."""
+    def observe(self, tracks: Sequence[Track], frame: int, features: np.ndarray) -> None:
+        """Learn from `frame`: `tracks` were just corrected with their detections, whose (N, 512) features these are."""
 
-    def update(self, mean: np.ndarray, covariance: np.ndarray, xyxy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """States corrected by observed boxes (N, 4)."""
-
-    def to_xyxy(self, mean: np.ndarray) -> np.ndarray:
-        """Boxes (N, 4) of states (N, D)."""
-
-    def velocity(self, mean: np.ndarray) -> np.ndarray:
-        """Velocities (N, 4) of centre x, centre y, width and height in pixels per frame."""
+    def forget(self, track_ids: Sequence[int]) -> None:
+        """Drop the state of tracks that ended."""
 
 
 def xyxy_to_xyah(xyxy: np.ndarray) -> np.ndarray:
@@ -95,4 +101,23 @@ class KalmanFilterXYAH:
         return np.stack([mean[:, 4], mean[:, 5], width_rate, mean[:, 7]], axis=1)
 
 
-MOTION_MODELS = {"kalman": KalmanFilterXYAH}
+def corner_std(mean: np.ndarray, cov: np.ndarray) -> np.ndarray:
+    """(N, 4) standard deviations of x1 y1 x2 y2 from an (x, y, a, h) state, to first order (x1 = x - a h / 2, ...)."""
+    a, h = mean[:, 2], mean[:, 3]
+    var_x = cov[:, 0, 0] + 0.25 * (h**2 * cov[:, 2, 2] + a**2 * cov[:, 3, 3])
+    var_y = cov[:, 1, 1] + 0.25 * cov[:, 3, 3]
+    return np.sqrt(np.stack([var_x, var_y, var_x, var_y], axis=1))
+
+
+class KalmanMotion:
+    """The Kalman filter's prediction, which the tracker has already made for the current frame."""
+
+    def expect(self, tracks: Sequence[Track], frame: int) -> tuple[np.ndarray, np.ndarray]:
+        mean, cov = np.stack([t.mean for t in tracks]), np.stack([t.covariance for t in tracks])
+        return xyah_to_xyxy(mean[:, :4]), corner_std(mean, cov)
+
+    def observe(self, tracks: Sequence[Track], frame: int, features: np.ndarray) -> None:
+        pass
+
+    def forget(self, track_ids: Sequence[int]) -> None:
+        pass

@@ -1,4 +1,4 @@
-"""ByteTrack-style multi-object tracking with a pluggable motion model and per-track feature buffers."""
+"""ByteTrack-style multi-object tracking with a pluggable motion model, appearance, and per-track feature buffers."""
 
 from __future__ import annotations
 
@@ -7,12 +7,15 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 import numpy as np
+from scipy.stats import chi2
 
 from vidtrack.config import TrackerConfig
-from vidtrack.detect.features import geometry_features, set_motion
+from vidtrack.detect.features import APPEARANCE, HAS_APPEARANCE, geometry_features, set_motion
 from vidtrack.structures import FEATURE_DIM, Detections, Tracks
-from vidtrack.track.matching import iou_cost, linear_assignment
-from vidtrack.track.motion import MOTION_MODELS, MotionModel
+from vidtrack.track.matching import appearance_cost, box_iou, iou_cost, linear_assignment, mahalanobis_sq
+from vidtrack.track.motion import KalmanFilterXYAH, KalmanMotion, MotionModel
+
+MEASUREMENT_STD = 1 / 20  # a detection's corner error in box heights, as the Kalman filter assumes
 
 
 class TrackState(Enum):
@@ -39,14 +42,26 @@ class Track:
     state: TrackState = TrackState.NEW
     det_index: int = -1
     hits: int = field(default=1)
+    appearance: np.ndarray | None = None  # (448,) unit-norm running mean of the observed appearance vectors
+
+
+def make_motion(config: TrackerConfig, fps: float) -> MotionModel:
+    """The motion model named in the tracker config."""
+    if config.motion == "lstm":
+        from vidtrack.track.lstm_motion import LSTMMotion
+
+        return LSTMMotion.load(config.motion_checkpoint, fps=fps)
+    return KalmanMotion()
 
 
 class Tracker:
     """Links detections across frames into tracks.
 
-    Association runs in two passes, as in ByteTrack (Zhang et al., ECCV 2022): confident detections first, then
+    Association runs in passes, as in ByteTrack (Zhang et al., ECCV 2022): confident detections first, then
     low-score ones (often occluded objects) for the tracks still unmatched. Each pass solves an optimal assignment on
-    IoU with the motion model's predicted boxes.
+    the IoU with the box the motion model expects. Where the detections carry appearance, a similar look can stand in
+    for a low IoU (as in BoT-SORT), but only inside the gate that the motion model's uncertainty sets around the
+    expected box: near the forecast, the further the longer a track has been lost.
 
     Example:
         >>> tracker = Tracker(TrackerConfig(), fps=30.0, image_size=(1920, 1080))
@@ -54,11 +69,15 @@ class Tracker:
         >>> tracks.track_id, tracks.det_index
     """
 
-    def __init__(self, config: TrackerConfig, *, fps: float, image_size: tuple[int, int]) -> None:
+    def __init__(
+        self, config: TrackerConfig, *, fps: float, image_size: tuple[int, int], motion: MotionModel | None = None
+    ) -> None:
         self.config = config
         self.fps = fps
         self.image_size = image_size
-        self.motion: MotionModel = MOTION_MODELS[config.motion]()
+        self.kalman = KalmanFilterXYAH()  # every track's state, whatever the motion model
+        self.motion = motion if motion is not None else make_motion(config, fps)
+        self.gate = float(chi2.ppf(config.gate_confidence, df=4))
         self.max_lost_frames = round(config.track_buffer_s * fps)
         self.buffer_frames = max(1, round(config.feature_buffer_s * fps))
         self.frame = -1
@@ -107,14 +126,32 @@ class Tracker:
         for track in self.tracks:
             if track.state == TrackState.LOST and self.frame - track.last_frame > self.max_lost_frames:
                 track.state = TrackState.REMOVED
+        self._remove_duplicates()
         self.removed_ids = [t.track_id for t in self.tracks if t.state == TrackState.REMOVED]
+        self.motion.forget(self.removed_ids)
         self.tracks = [t for t in self.tracks if t.state != TrackState.REMOVED]
         return self._report()
+
+    def _remove_duplicates(self) -> None:
+        """A lost track whose box lies on a seen track's (IoU > 0.85) is the same object twice: the younger of the two
+        goes (ByteTrack), so that it cannot take the object's detections later."""
+        seen = [t for t in self.tracks if t.state == TrackState.CONFIRMED]
+        lost = [t for t in self.tracks if t.state == TrackState.LOST]
+        if not seen or not lost:
+            return
+        boxes = lambda tracks: self.kalman.to_xyxy(np.stack([t.mean for t in tracks]))  # noqa: E731
+        for i, j in zip(*np.nonzero(box_iou(boxes(seen), boxes(lost)) > 0.85)):
+            a, b = seen[i], lost[j]
+            younger = a if self.frame - a.start_frame <= self.frame - b.start_frame else b
+            younger.state = TrackState.REMOVED
 
     def _predict(self, tracks: list[Track]) -> None:
         if not tracks:
             return
-        mean, cov = self.motion.predict(np.stack([t.mean for t in tracks]), np.stack([t.covariance for t in tracks]))
+        mean = np.stack([t.mean for t in tracks])
+        lost = np.array([t.state == TrackState.LOST for t in tracks])
+        mean[lost, 7] = 0.0  # an unseen box keeps its size (ByteTrack)
+        mean, cov = self.kalman.predict(mean, np.stack([t.covariance for t in tracks]))
         for track, m, c in zip(tracks, mean, cov):
             track.mean, track.covariance = m, c
 
@@ -124,11 +161,32 @@ class Tracker:
         """Match `tracks` to the detections `candidates`; returns pairs, unmatched tracks, unmatched candidates."""
         if not tracks or len(candidates) == 0:
             return [], tracks, candidates
-        predicted = self.motion.to_xyxy(np.stack([t.mean for t in tracks]))
-        cost = iou_cost(predicted, dets.xyxy[candidates], scores)
+        expected, std = self.motion.expect(tracks, self.frame)
+        cost = iou_cost(expected, dets.xyxy[candidates], scores)
+        looks = self._appearance_cost(tracks, dets, candidates)
+        if looks is not None:  # a similar-looking detection where the track may be matches even at a low IoU
+            height = (expected[:, 3] - expected[:, 1])[:, None]
+            std = np.sqrt(std**2 + (height * MEASUREMENT_STD) ** 2)  # the detection's own error too
+            outside = mahalanobis_sq(expected, std, dets.xyxy[candidates]) > self.gate
+            looks[(looks > self.config.appearance_thresh) | outside] = 1.0
+            cost = np.minimum(cost, looks)
+        return self._assign(tracks, candidates, cost, thresh)
+
+    def _assign(
+        self, tracks: list[Track], candidates: np.ndarray, cost: np.ndarray, thresh: float
+    ) -> tuple[list[tuple[Track, int]], list[Track], np.ndarray]:
         pairs, free_tracks, free_dets = linear_assignment(cost, thresh)
         matched = [(tracks[i], int(candidates[j])) for i, j in pairs]
         return matched, [tracks[i] for i in free_tracks], candidates[free_dets]
+
+    def _appearance_cost(self, tracks: list[Track], dets: Detections, candidates: np.ndarray) -> np.ndarray | None:
+        """(N, M) appearance distances, or None where the detections or the tracks carry no appearance."""
+        if self.config.appearance_thresh <= 0 or not (dets.features[candidates, HAS_APPEARANCE] > 0).all():
+            return None
+        if any(t.appearance is None for t in tracks):
+            return None
+        looks = np.stack([t.appearance for t in tracks])
+        return appearance_cost(looks, dets.features[candidates, APPEARANCE])
 
     def _observe(self, pairs: list[tuple[Track, int]], dets: Detections) -> None:
         """Correct the matched tracks with their detections and extend their feature buffers."""
@@ -136,12 +194,14 @@ class Tracker:
             return
         tracks = [t for t, _ in pairs]
         rows = np.array([j for _, j in pairs])
-        mean, cov = self.motion.update(np.stack([t.mean for t in tracks]), np.stack([t.covariance for t in tracks]),
+        mean, cov = self.kalman.update(np.stack([t.mean for t in tracks]), np.stack([t.covariance for t in tracks]),
                                        dets.xyxy[rows])
         features = dets.features[rows].copy()
         dt = np.array([(self.frame - t.last_frame) / self.fps for t in tracks], dtype=np.float32)
         age = np.array([(self.frame - t.start_frame) / self.fps for t in tracks], dtype=np.float32)
-        set_motion(features, self.motion.velocity(mean) * self.fps, dt, age, self.image_size)
+        set_motion(features, self.kalman.velocity(mean) * self.fps, dt, age, self.image_size)
+        for track, f in zip(tracks, features):
+            track.appearance = self._blend(track.appearance, f)
         for track, row, m, c, f in zip(tracks, rows, mean, cov, features):
             track.mean, track.covariance = m, c
             track.xyxy, track.score, track.class_id = dets.xyxy[row], float(dets.score[row]), int(dets.class_id[row])
@@ -150,11 +210,22 @@ class Tracker:
             track.state = TrackState.CONFIRMED
             track.features.append(f)
             track.frames.append(self.frame)
+        self.motion.observe(tracks, self.frame, features)
+
+    def _blend(self, appearance: np.ndarray | None, features: np.ndarray) -> np.ndarray | None:
+        """The running mean of a track's appearance (an exponential moving average, as in BoT-SORT)."""
+        if features[HAS_APPEARANCE] <= 0:
+            return None
+        if appearance is None:
+            return features[APPEARANCE].copy()
+        blended = self.config.appearance_momentum * appearance + (1 - self.config.appearance_momentum) * \
+            features[APPEARANCE]
+        return blended / max(float(np.linalg.norm(blended)), 1e-12)
 
     def _start(self, dets: Detections, rows: np.ndarray) -> list[Track]:
         if len(rows) == 0:
             return []
-        mean, cov = self.motion.initiate(dets.xyxy[rows])
+        mean, cov = self.kalman.initiate(dets.xyxy[rows])
         features = dets.features[rows].copy()
         zeros = np.zeros(len(rows), dtype=np.float32)
         set_motion(features, np.zeros((len(rows), 4), dtype=np.float32), zeros, zeros, self.image_size)
@@ -166,9 +237,10 @@ class Tracker:
                 track_id=self._next_id, mean=m, covariance=c, xyxy=dets.xyxy[row], score=float(dets.score[row]),
                 class_id=int(dets.class_id[row]), start_frame=self.frame, last_frame=self.frame,
                 features=deque([f], maxlen=self.buffer_frames), frames=deque([self.frame], maxlen=self.buffer_frames),
-                state=state, det_index=int(row),
+                state=state, det_index=int(row), appearance=self._blend(None, f),
             ))
             self._next_id += 1
+        self.motion.observe(started, self.frame, features)
         return started
 
     def _report(self) -> Tracks:
