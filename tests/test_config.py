@@ -211,3 +211,20 @@ def test_missing_file_names_the_file(tmp_path: Path) -> None:
     path = tmp_path / "nope.yaml"
     with pytest.raises(ConfigError, match=re.escape(str(path)) + ": no such config file"):
         load_config(path)
+
+
+@pytest.mark.parametrize("name", ["vidtrack.yaml", "vidtrack-lstm.yaml"])
+def test_shipped_tracker_yamls_load(name: str) -> None:
+    config = load_config(overrides={"tracker.track_buffer_s": 2.0}, tracker=DEFAULT_YAML.parent / "trackers" / name)
+    assert config.tracker.motion == ("lstm" if "lstm" in name else "kalman")
+    assert config.tracker.track_buffer_s == 2.0  # overrides still win
+
+
+def test_tracker_yaml_errors_name_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "mytracker.yaml"
+    path.write_text("motion: particle\n")
+    with pytest.raises(ConfigError, match=r"mytracker\.yaml: .*tracker\.motion.*kalman"):
+        load_config(tracker=path)
+    path.write_text("tracker_type: bytetrack\n")  # an Ultralytics tracker file is not ours
+    with pytest.raises(ConfigError, match=r"mytracker\.yaml: unknown config key 'tracker\.tracker_type'"):
+        load_config(tracker=path)

@@ -60,6 +60,8 @@ def main() -> None:
 @click.option("--out", type=click.Path(path_type=Path), default=Path("runs/track"), show_default=True,
               help="Folder for tracks.txt, tracks.jsonl and annotated.mp4.")
 @click.option("--config", "config_path", type=click.Path(path_type=Path), help="YAML config (see configs/).")
+@click.option("--tracker", "tracker_path", type=click.Path(path_type=Path),
+              help="YAML of tracker keys only, e.g. configs/trackers/vidtrack-lstm.yaml.")
 @click.option("--model", help="YOLO weights: a name such as yolov8n.pt, or a path to .pt/.onnx/...")
 @click.option("--classes", multiple=True, help="Keep only these classes, names or ids: --classes person car.")
 @click.option("--conf", type=float, help="Detection confidence threshold.")
@@ -74,8 +76,8 @@ def main() -> None:
 @click.option("--show", is_flag=True, help="Show the annotated frames in a window.")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override any config key, e.g. "
               "tracker.track_buffer_s=2.")
-def track(source, out, config_path, model, classes, conf, iou, imgsz, device, batch, detections, seqinfo, max_frames,
-          video, show, sets) -> None:
+def track(source, out, config_path, tracker_path, model, classes, conf, iou, imgsz, device, batch, detections, seqinfo,
+          max_frames, video, show, sets) -> None:
     """Track objects in SOURCE: a video file, an image folder, a webcam index (0) or an rtsp/http URL.
 
     \b
@@ -83,6 +85,7 @@ def track(source, out, config_path, model, classes, conf, iou, imgsz, device, ba
       vidtrack track clip.mp4 --out runs/clip
       vidtrack track clip.mp4 --model yolov8n.pt --classes person car --device cpu --show
       vidtrack track --detections det.txt --seqinfo seqinfo.ini --out runs/02
+      vidtrack track clip.mp4 --tracker configs/trackers/vidtrack-lstm.yaml
     """
     from tqdm import tqdm
 
@@ -100,7 +103,7 @@ def track(source, out, config_path, model, classes, conf, iou, imgsz, device, ba
     overrides |= {"detector.model": model, "detector.classes": class_list, "detector.conf": conf,
                   "detector.iou": iou, "detector.imgsz": imgsz, "detector.device": device, "detector.batch": batch,
                   "output.video": video}
-    pipe = Pipeline(load_config(config_path, overrides))
+    pipe = Pipeline(load_config(config_path, overrides, tracker=tracker_path))
     if detections is not None:
         results = pipe.run_detections(detections, seqinfo, max_frames=max_frames)
     else:

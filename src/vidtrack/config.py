@@ -195,9 +195,22 @@ def read_yaml(path: str | os.PathLike) -> dict:
     return data
 
 
-def load_config(path: str | os.PathLike | None = None, overrides: dict[str, Any] | None = None) -> Config:
-    """Start from the dataclass defaults, apply `path` (a YAML file), then dotted-key `overrides` (None is ignored)."""
+def load_config(
+    path: str | os.PathLike | None = None,
+    overrides: dict[str, Any] | None = None,
+    *,
+    tracker: str | os.PathLike | None = None,
+) -> Config:
+    """Start from the dataclass defaults, apply `path` (a YAML file), then `tracker` (a YAML file of tracker keys
+    only, like Ultralytics' bytetrack.yaml; see configs/trackers/), then dotted-key `overrides` (None is ignored)."""
     values = read_yaml(path) if path is not None else {}
+    if tracker is not None:
+        tracker_values = read_yaml(tracker)
+        try:
+            _build(TrackerConfig, tracker_values, "tracker.")  # errors name the tracker file
+        except ConfigError as e:
+            raise ConfigError(f"{tracker}: {e}") from None
+        values = _merge(values, {"tracker": tracker_values})
     if overrides:
         values = _merge(values, _nest({k: v for k, v in overrides.items() if v is not None}))
     try:
