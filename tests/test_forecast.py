@@ -18,6 +18,7 @@ from vidtrack.forecast.lstm import (
     CHECKPOINT_FORMAT,
     LSTMConfig,
     LSTMForecaster,
+    LSTMStep,
     TrajectoryLSTM,
     load_checkpoint,
     save_checkpoint,
@@ -381,3 +382,18 @@ def test_the_shipped_forecaster_loads_and_predicts() -> None:
     assert centre_x[-1] > centre_x[0] > 120  # it keeps moving right, as the history did
     with pytest.raises(ValueError, match="exceeds"):
         fc.predict(history, fps=30.0, horizon_s=3.0)
+
+
+@pytest.mark.parametrize("motion_only", [True, False])
+def test_single_step_equals_the_lstm(motion_only: bool) -> None:
+    torch.manual_seed(0)
+    model = TrajectoryLSTM(LSTMConfig(motion_only=motion_only)).eval()
+    x = torch.randn(5, 3, FEATURE_DIM)
+    offsets, log_std, _ = model(x)
+    state = (torch.zeros(2, 5, 128), torch.zeros(2, 5, 128))
+    step = LSTMStep(model)
+    with torch.no_grad():
+        for t in range(3):
+            o, s, state = step(x[:, t], state)
+            torch.testing.assert_close(o, offsets[:, t], rtol=1e-5, atol=1e-5)
+            torch.testing.assert_close(s, log_std[:, t], rtol=1e-5, atol=1e-5)

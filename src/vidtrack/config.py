@@ -44,14 +44,14 @@ class DetectorConfig:
 class TrackerConfig:
     track_high_thresh: float = field(default=0.25, metadata=_in_range(0.0, 1.0))
     track_low_thresh: float = field(default=0.1, metadata=_in_range(0.0, 1.0))
-    new_track_thresh: float = field(default=0.25, metadata=_in_range(0.0, 1.0))
+    new_track_thresh: float = field(default=0.5, metadata=_in_range(0.0, 1.0))
     match_thresh: float = field(default=0.8, metadata=_in_range(0.0, 1.0))
     second_match_thresh: float = field(default=0.5, metadata=_in_range(0.0, 1.0))
     unconfirmed_match_thresh: float = field(default=0.7, metadata=_in_range(0.0, 1.0))
     fuse_score: bool = True
-    track_buffer_s: float = field(default=1.0, metadata=_in_range(0.0, 3600.0))
+    track_buffer_s: float = field(default=2.0, metadata=_in_range(0.0, 3600.0))
     feature_buffer_s: float = field(default=2.0, metadata=_in_range(0.0, 3600.0, lo_open=True))
-    motion: Literal["kalman", "lstm"] = "kalman"
+    motion: Literal["kalman", "lstm"] = "lstm"
     motion_checkpoint: str | None = None  # for motion: lstm; None: the shipped forecaster
     gate_confidence: float = field(default=0.99, metadata=_in_range(0.0, 1.0, lo_open=True))
     appearance_thresh: float = field(default=0.25, metadata=_in_range(0.0, 1.0))

@@ -23,6 +23,7 @@ class KalmanForecaster:
         self.horizon = horizon
         self.filter = KalmanFilterXYAH()
         self._state: dict[int, tuple[np.ndarray, np.ndarray, int]] = {}  # id → mean, covariance, last frame
+        self._powers = np.zeros((0, 8, 8))  # transition^1 ... transition^k, computed once
 
     def observe(self, frame: int, track_ids: np.ndarray, xyxy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Advance each track's filter to `frame` and correct it with the observed box; returns (N, 8) means and
@@ -51,8 +52,10 @@ class KalmanForecaster:
         """(N, steps, 4) boxes predicted 1 ... `steps` frames ahead; with `with_std`, frames 0 ... `steps` and the
         (N, steps + 1, 4) standard deviations of x1 y1 x2 y2 too."""
         if not with_std:  # the mean alone needs no covariance: one product with the powers of the transition
-            powers = np.stack([np.linalg.matrix_power(self.filter.transition, k) for k in range(1, steps + 1)])
-            means = np.einsum("kij,nj->nki", powers, mean)  # (N, steps, 8)
+            if len(self._powers) < steps:
+                self._powers = np.stack([np.linalg.matrix_power(self.filter.transition, k)
+                                         for k in range(1, steps + 1)])
+            means = (mean @ self._powers[:steps].reshape(-1, 8).T).reshape(len(mean), steps, 8)
             return self.filter.to_xyxy(means.reshape(-1, 8)).reshape(len(mean), steps, 4)
         boxes, stds = [self.filter.to_xyxy(mean)], [corner_std(mean, cov)] if with_std else []
         for _ in range(steps):

@@ -73,6 +73,39 @@ class TrajectoryLSTM(nn.Module):
         return out[..., 0], out[..., 1].clamp(-10, 10), state
 
 
+class LSTMStep:
+    """One time step of a `TrajectoryLSTM` for inference, without `nn.LSTM`'s per-call overhead: the gates as two
+    matrix products per layer, and only the input columns the model reads (12 of 512 for a motion-only model).
+    Equal to the model's `forward` on one step to float precision (tested); on a 2-core CPU with 26 states, 0.43 ms a
+    step against 0.59 ms for the model's `forward`."""
+
+    def __init__(self, model: TrajectoryLSTM) -> None:
+        lstm, self.horizon = model.lstm, model.config.horizon
+        self.columns = torch.nonzero(model.input_mask).flatten()
+        self.layers = []
+        for k in range(lstm.num_layers):
+            w_ih = getattr(lstm, f"weight_ih_l{k}").detach()
+            if k == 0:
+                w_ih = w_ih[:, self.columns] * model.input_mask[self.columns]
+            bias = (getattr(lstm, f"bias_ih_l{k}") + getattr(lstm, f"bias_hh_l{k}")).detach()
+            self.layers.append((w_ih.T.contiguous(), getattr(lstm, f"weight_hh_l{k}").detach().T.contiguous(), bias))
+        self.head = (model.head.weight.detach().T.contiguous(), model.head.bias.detach())
+
+    def __call__(
+        self, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor]
+    ) -> tuple[torch.Tensor, torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        """(B, 512) features and (layers, B, hidden) states → (B, H, 4) offsets, log std, and the new states."""
+        inputs, hs, cs = x[:, self.columns], [], []
+        for (w_ih, w_hh, bias), h, c in zip(self.layers, *state):
+            i, f, g, o = torch.addmm(torch.addmm(bias, inputs, w_ih), h, w_hh).chunk(4, dim=1)
+            c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+            inputs = torch.sigmoid(o) * torch.tanh(c)
+            hs.append(inputs)
+            cs.append(c)
+        out = torch.addmm(self.head[1], inputs, self.head[0]).unflatten(-1, (self.horizon, 4, 2))
+        return out[..., 0], out[..., 1].clamp(-10, 10), (torch.stack(hs), torch.stack(cs))
+
+
 def save_checkpoint(model: TrajectoryLSTM, folder: str | os.PathLike, extra: dict | None = None) -> Path:
     """Write `model` to `folder` atomically: a crash never leaves a half-written checkpoint."""
     from safetensors.torch import save_file
@@ -146,6 +179,7 @@ class LSTMForecaster:
     def __init__(self, model: TrajectoryLSTM, *, horizon: int, fps: float, device: str | torch.device = "cpu"):
         self.model = model.to(device).eval()
         self.device = torch.device(device)
+        self._step = LSTMStep(self.model)
         self.horizon = horizon
         config = model.config
         model_times = np.arange(1, config.horizon + 1) / config.fps
@@ -154,63 +188,86 @@ class LSTMForecaster:
             raise WeightsError(f"the forecaster predicts {model_times[-1]:.2f} s ahead, fewer than the "
                                f"{self._stream_times[-1]:.2f} s asked for; lower forecast.horizon_s")
         self._model_times = np.concatenate([[0.0], model_times])  # the residual is zero now
+        # Linear interpolation from the model's times to the stream's frames, as one (horizon, H_model + 1) matrix.
+        self._interp = np.stack([np.interp(self._stream_times, self._model_times, column)
+                                 for column in np.eye(len(self._model_times))], axis=1)
         self.kalman = KalmanForecaster(horizon)
         self.fps = fps
         self.memory = round(OBSERVE_S * fps) + 1  # frames a state reads before it restarts, as in training windows
-        zero = torch.zeros(config.num_layers, config.hidden_size, device=self.device)
-        self._fresh = lambda steps: [zero, zero, steps]  # a state: h, c, observations read (negative: not started)
-        self._slots: dict[int, list[list]] = {}
+        # The states of all tracks live in one pool, so that a frame gathers and scatters them with one index each.
+        self._h = torch.zeros(config.num_layers, 0, config.hidden_size, device=self.device)
+        self._c = torch.zeros_like(self._h)
+        self._steps = np.zeros(0, dtype=np.int64)  # observations each pool slot has read (negative: not started)
+        self._free: list[int] = []
+        self._slots: dict[int, tuple[int, int]] = {}  # track id → its two pool slots
+
+    def _slots_of(self, track_ids: np.ndarray) -> np.ndarray:
+        """(N, 2) pool slots of the tracks, new tracks getting two: one starting now, one half a memory later."""
+        new = [t for t in track_ids.tolist() if t not in self._slots]
+        while len(self._free) < 2 * len(new):  # grow the pool
+            size = len(self._steps)
+            grow = max(2 * len(new), size, 16)
+            self._h = torch.cat([self._h, self._h.new_zeros(self._h.shape[0], grow, self._h.shape[2])], dim=1)
+            self._c = torch.cat([self._c, self._c.new_zeros(self._c.shape[0], grow, self._c.shape[2])], dim=1)
+            self._steps = np.concatenate([self._steps, np.zeros(grow, dtype=np.int64)])
+            self._free.extend(range(size, size + grow))
+        for track_id in new:
+            pair = (self._free.pop(), self._free.pop())
+            self._slots[track_id] = pair
+            self._steps[list(pair)] = (0, -(self.memory // 2))
+            self._h[:, list(pair)] = 0
+            self._c[:, list(pair)] = 0
+        return np.array([self._slots[t] for t in track_ids.tolist()], dtype=np.int64).reshape(-1, 2)
 
     def step(self, frame: int, track_ids: np.ndarray, xyxy: np.ndarray, features: np.ndarray) -> np.ndarray:
         return self.step_with_std(frame, track_ids, xyxy, features)[0]
 
     @torch.inference_mode()
     def step_with_std(
-        self, frame: int, track_ids: np.ndarray, xyxy: np.ndarray, features: np.ndarray
+        self, frame: int, track_ids: np.ndarray, xyxy: np.ndarray, features: np.ndarray,
+        kalman_state: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """`step`, and the (N, horizon, 4) standard deviations of the forecast boxes in pixels."""
+        """`step`, and the (N, horizon, 4) standard deviations of the forecast boxes in pixels. A caller that keeps
+        the tracks' Kalman filters (the tracker) passes their (N, 8) means and (N, 8, 8) covariances as
+        `kalman_state`, corrected with `xyxy`; the forecaster then keeps none of its own."""
         n = len(track_ids)
         if n == 0:
             return np.zeros((0, self.horizon, 4), dtype=np.float32), np.zeros((0, self.horizon, 4), dtype=np.float32)
-        rows, slots = [], []  # the track (row of `features`) and state of each LSTM step to run
-        for k, track_id in enumerate(track_ids.tolist()):
-            pair = self._slots.setdefault(track_id, [self._fresh(0), self._fresh(-(self.memory // 2))])
-            for s, slot in enumerate(pair):
-                if slot[2] >= self.memory:
-                    pair[s] = slot = self._fresh(0)
-                if slot[2] >= 0:
-                    rows.append(k)
-                    slots.append(slot)
-                else:
-                    slot[2] += 1
-        h = torch.stack([slot[0] for slot in slots], dim=1)  # (layers, rows, hidden)
-        c = torch.stack([slot[1] for slot in slots], dim=1)
+        slots = self._slots_of(track_ids)  # (N, 2)
+        steps = self._steps[slots]
+        restart = steps >= self.memory
+        steps[restart] = 0
+        run = steps >= 0  # (N, 2) the states that read this frame; a state not started yet waits
+        self._steps[slots[~run]] += 1
+        rows, index = np.nonzero(run)[0], torch.from_numpy(slots[run]).to(self.device)
+        h, c = self._h[:, index], self._c[:, index]
+        fresh = torch.from_numpy(restart[run]).to(self.device)[None, :, None]
+        h, c = h.masked_fill(fresh, 0.0), c.masked_fill(fresh, 0.0)
         x = np.array(features, dtype=np.float32)[rows]  # (rows, 512)
-        x[:, AGE] = [slot[2] / self.fps for slot in slots]  # the age a training window would show: since the restart
-        x = torch.from_numpy(x).to(self.device)[:, None]  # (rows, 1, 512)
-        out, log_std, (h, c) = self.model(x, (h, c))
-        best = {}  # track row → row of `out` from its oldest state
-        for r, (k, slot) in enumerate(zip(rows, slots)):
-            slot[:] = [h[:, r], c[:, r], slot[2] + 1]
-            if k not in best or slot[2] > slots[best[k]][2]:
-                best[k] = r
-        chosen = [best[k] for k in range(n)]
-        offsets = out[chosen, -1].cpu().numpy()  # (N, H_model, 4)
-        spread = log_std[chosen, -1].exp().cpu().numpy()
+        x[:, AGE] = steps[run] / self.fps  # the age a training window would show: since the restart
+        out, log_std, (h, c) = self._step(torch.from_numpy(x).to(self.device), (h, c))
+        self._h[:, index], self._c[:, index] = h, c
+        steps[run] += 1
+        self._steps[slots[run]] = steps[run]
+        # Each track's forecast comes from its older running state.
+        order = np.full(run.shape, -1)
+        order[run] = np.arange(run.sum())
+        chosen = order[np.arange(n), np.argmax(np.where(run, steps, -1), axis=1)]
+        offsets = out[chosen].cpu().numpy()  # (N, H_model, 4)
+        spread = log_std[chosen].exp().cpu().numpy()
         residual = self._to_stream(np.concatenate([np.zeros((n, 1, 4)), offsets], axis=1))  # in box heights
         spread = self._to_stream(np.concatenate([spread[:, :1], spread], axis=1))
-        base = self.kalman.step(frame, track_ids, xyxy, features)  # (N, horizon, 4)
+        if kalman_state is None:
+            kalman_state = self.kalman.observe(frame, track_ids, np.asarray(xyxy, dtype=np.float64))
+        base = self.kalman.rollout(*kalman_state, self.horizon)  # (N, horizon, 4)
         height = (xyxy[:, 3] - xyxy[:, 1])[:, None, None]
         return (base + residual * height).astype(np.float32), (spread * height).astype(np.float32)
 
     def _to_stream(self, values: np.ndarray) -> np.ndarray:
         """(N, H_model + 1, 4) values at the model's times (0 first) → (N, horizon, 4) at the stream's frames."""
-        n = len(values)
-        rows = values.transpose(0, 2, 1).reshape(n * 4, -1)
-        rows = np.stack([np.interp(self._stream_times, self._model_times, row) for row in rows])
-        return rows.reshape(n, 4, self.horizon).transpose(0, 2, 1)
+        return self._interp @ values
 
     def forget(self, track_ids: list[int]) -> None:
         self.kalman.forget(track_ids)
         for track_id in track_ids:
-            self._slots.pop(track_id, None)
+            self._free.extend(self._slots.pop(track_id, ()))

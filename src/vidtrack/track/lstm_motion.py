@@ -50,7 +50,8 @@ class LSTMMotion:
 
     def observe(self, tracks: Sequence[Track], frame: int, features: np.ndarray) -> None:
         ids = np.array([t.track_id for t in tracks])
-        boxes, std = self.forecaster.step_with_std(frame, ids, np.stack([t.xyxy for t in tracks]), features)
+        state = np.stack([t.mean for t in tracks]), np.stack([t.covariance for t in tracks])
+        boxes, std = self.forecaster.step_with_std(frame, ids, np.stack([t.xyxy for t in tracks]), features, state)
         for track_id, b, s in zip(ids.tolist(), boxes, std):
             self._made[track_id] = (frame, b, s)
 

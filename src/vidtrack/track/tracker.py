@@ -122,6 +122,9 @@ class Tracker:
         # 4. Start tracks from confident detections nobody claimed.
         starters = rest_high[dets.score[rest_high] >= cfg.new_track_thresh]
         self.tracks.extend(self._start(dets, starters))
+        seen = [t for t in self.tracks if t.last_frame == self.frame]
+        if seen:  # one call for all the tracks observed in this frame
+            self.motion.observe(seen, self.frame, np.stack([t.features[-1] for t in seen]))
 
         for track in self.tracks:
             if track.state == TrackState.LOST and self.frame - track.last_frame > self.max_lost_frames:
@@ -210,7 +213,6 @@ class Tracker:
             track.state = TrackState.CONFIRMED
             track.features.append(f)
             track.frames.append(self.frame)
-        self.motion.observe(tracks, self.frame, features)
 
     def _blend(self, appearance: np.ndarray | None, features: np.ndarray) -> np.ndarray | None:
         """The running mean of a track's appearance (an exponential moving average, as in BoT-SORT)."""
@@ -240,7 +242,6 @@ class Tracker:
                 state=state, det_index=int(row), appearance=self._blend(None, f),
             ))
             self._next_id += 1
-        self.motion.observe(started, self.frame, features)
         return started
 
     def _report(self) -> Tracks:
