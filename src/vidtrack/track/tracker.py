@@ -27,11 +27,11 @@ class TrackState(Enum):
 
 @dataclass(eq=False)
 class Track:
-    """One object's state; the tracker updates many at once through its motion model."""
+    """One object's state; the tracker updates many at once."""
 
     track_id: int
-    mean: np.ndarray  # (D,) motion state
-    covariance: np.ndarray  # (D, D)
+    mean: np.ndarray  # (8,) Kalman state: centre x, centre y, aspect, height and their velocities per frame
+    covariance: np.ndarray  # (8, 8)
     xyxy: np.ndarray  # (4,) last observed box
     score: float
     class_id: int
@@ -122,9 +122,9 @@ class Tracker:
         # 4. Start tracks from confident detections nobody claimed.
         starters = rest_high[dets.score[rest_high] >= cfg.new_track_thresh]
         self.tracks.extend(self._start(dets, starters))
-        seen = [t for t in self.tracks if t.last_frame == self.frame]
-        if seen:  # one call for all the tracks observed in this frame
-            self.motion.observe(seen, self.frame, np.stack([t.features[-1] for t in seen]))
+        observed = [t for t in self.tracks if t.last_frame == self.frame]
+        if observed:  # one call for all the tracks observed in this frame
+            self.motion.observe(observed, self.frame, np.stack([t.features[-1] for t in observed]))
 
         for track in self.tracks:
             if track.state == TrackState.LOST and self.frame - track.last_frame > self.max_lost_frames:
@@ -173,11 +173,6 @@ class Tracker:
             outside = mahalanobis_sq(expected, std, dets.xyxy[candidates]) > self.gate
             looks[(looks > self.config.appearance_thresh) | outside] = 1.0
             cost = np.minimum(cost, looks)
-        return self._assign(tracks, candidates, cost, thresh)
-
-    def _assign(
-        self, tracks: list[Track], candidates: np.ndarray, cost: np.ndarray, thresh: float
-    ) -> tuple[list[tuple[Track, int]], list[Track], np.ndarray]:
         pairs, free_tracks, free_dets = linear_assignment(cost, thresh)
         matched = [(tracks[i], int(candidates[j])) for i, j in pairs]
         return matched, [tracks[i] for i in free_tracks], candidates[free_dets]
