@@ -120,12 +120,11 @@ class Pipeline:
         info, cfg = self.info, self.config.forecast
         tracker = Tracker(self.config.tracker, fps=info.fps, image_size=info.size)
         horizon = max(1, int(cfg.horizon_s * info.fps + 1e-6))  # whole frames within horizon_s
-        if isinstance(tracker.motion, LSTMMotion) and cfg.model == "lstm" and \
-                Path(cfg.checkpoint or default_checkpoint()) == Path(self.config.tracker.motion_checkpoint or
-                                                                     default_checkpoint()):
+        checkpoint = Path(cfg.checkpoint or default_checkpoint())
+        same_model = checkpoint == Path(self.config.tracker.motion_checkpoint or default_checkpoint())
+        if isinstance(tracker.motion, LSTMMotion) and cfg.model == "lstm" and same_model:
             return tracker, tracker.motion.as_forecaster(horizon)  # the tracker's forecasts: the LSTM runs once
         if cfg.model == "lstm":
-            checkpoint = Path(cfg.checkpoint) if cfg.checkpoint else default_checkpoint()
             forecaster = LSTMForecaster(load_checkpoint(checkpoint), horizon=horizon, fps=info.fps)
         elif cfg.model == "kalman":
             forecaster = KalmanForecaster(horizon)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from vidtrack.errors import WeightsError
 from vidtrack.forecast.lstm import LSTMForecaster, load_checkpoint
 from vidtrack.track.motion import KalmanMotion
 
@@ -63,7 +64,8 @@ class LSTMMotion:
     def as_forecaster(self, horizon: int) -> SharedForecasts:
         """A `Forecaster` that hands out this model's forecasts for the tracks observed in a frame."""
         if horizon > self.forecaster.horizon:
-            raise ValueError(f"the motion model forecasts {self.forecaster.horizon} frames ahead, not {horizon}")
+            raise WeightsError(f"the forecaster predicts {self.forecaster.horizon} frames ahead, fewer than the "
+                               f"{horizon} asked for; lower forecast.horizon_s")
         return SharedForecasts(self, horizon)
 
 
