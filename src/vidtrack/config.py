@@ -54,7 +54,7 @@ class TrackerConfig:
     motion: Literal["kalman", "lstm"] = "lstm"
     motion_checkpoint: str | None = None  # for motion: lstm; None: the shipped forecaster
     gate_confidence: float = field(default=0.99, metadata=_in_range(0.0, 1.0, lo_open=True))
-    appearance_thresh: float = field(default=0.25, metadata=_in_range(0.0, 1.0))
+    appearance_thresh: float = field(default=0.02, metadata=_in_range(0.0, 1.0))
     appearance_momentum: float = field(default=0.9, metadata=_in_range(0.0, 1.0))
 
 
