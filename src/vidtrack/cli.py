@@ -165,14 +165,19 @@ def _show(result, painter) -> bool:
 @click.option("--device", default="auto", show_default=True)
 @click.option("--no-augment", is_flag=True, help="Train on the clean labels only.")
 @click.option("--no-resume", is_flag=True, help="Start over even if OUT holds an interrupted run.")
-def train(data, out, val_split, val_sequences, epochs, batch_size, lr, seed, device, no_augment, no_resume) -> None:
+@click.option("--appearance", is_flag=True, help="Also learn from the detector's appearance features on clips with "
+              "frames (img1/), computed once and cached in ~/.cache/vidtrack/appearance; the model reads all features.")
+def train(data, out, val_split, val_sequences, epochs, batch_size, lr, seed, device, no_augment, no_resume,
+          appearance) -> None:
     """Train the LSTM forecaster on labelled clips; also runs under torchrun for several processes."""
     from vidtrack.forecast.fit import train_forecaster
+    from vidtrack.forecast.lstm import LSTMConfig
     from vidtrack.forecast.trainer import TrainConfig
 
     config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=device)
     result = train_forecaster(data, out, val_split=val_split, val_sequences=list(val_sequences) or None,
-                              train_config=config, augment=not no_augment, resume=not no_resume)
+                              model_config=LSTMConfig(motion_only=not appearance), train_config=config,
+                              augment=not no_augment, resume=not no_resume, appearance=appearance)
     click.echo(f"best validation loss {result.best_val_loss:.4f} at epoch {result.best_epoch} of "
                f"{result.epochs_run}; checkpoint {Path(out) / 'best'}")
 

@@ -153,3 +153,29 @@ class Detector:
             start += len(k)
             results.append(Detections(xyxy, score, k[:, 5].cpu().numpy().astype(np.int64), features))
         return results
+
+    @torch.inference_mode()
+    def appearance(self, frames: Sequence[np.ndarray], boxes: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """(K_i, 448) appearance vectors pooled at given boxes, one array per BGR frame (frames of one size).
+
+        `boxes[i]` is (K_i, 4) x1 y1 x2 y2 in frame pixels, clipped to the frame; the vectors are what `__call__`
+        stores in the features of detections at those boxes (the same letterbox, feature maps and pooling).
+        """
+        if not self.has_appearance:
+            raise ConfigError(f"the {self.backend.format} backend exposes no feature maps; appearance needs a "
+                              "PyTorch (.pt) model")
+        if len(frames) != len(boxes):
+            raise ValueError(f"{len(frames)} frames but {len(boxes)} box arrays")
+        boxes = [np.asarray(b, dtype=np.float32).reshape(-1, 4) for b in boxes]
+        if sum(len(b) for b in boxes) == 0:
+            return [np.zeros((0, APPEARANCE.stop), dtype=np.float32) for _ in boxes]
+        images, gain, (left, top) = self._letterbox(frames)
+        self._maps = None
+        self.backend(images)
+        maps, self._maps = self._maps, None
+        h0, w0 = frames[0].shape[:2]
+        offset = torch.tensor([left, top, left, top], dtype=torch.float32, device=self.device)
+        limit = np.array([w0, h0, w0, h0], dtype=np.float32)
+        boxes_in = [torch.from_numpy(np.clip(b, 0, limit)).to(self.device) * gain + offset for b in boxes]
+        pooled = pool_appearance(maps, boxes_in, images.shape[2]).cpu().numpy()
+        return np.split(pooled, np.cumsum([len(b) for b in boxes])[:-1])

@@ -8,21 +8,29 @@ A window is one track at one moment ("now"):
 
 Windows of all clips share `T` (the longest window, NaN-padded at the front), so that clips at 14, 25 and 30 fps mix
 in one batch; time enters the features in seconds.
+
+Appearance (clips with frames, see `forecast.appearance`): each window holds per past step only a row index into a
+table of vectors that all its windows share (`Windows.vectors`), -1 where there is none; 100k windows cost 6 MB of
+indices instead of 1.4 GB of float16 vectors. Without a table every index is -1 and the features are motion-only.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from vidtrack.detect.features import geometry_features, set_motion
+from vidtrack.detect.features import APPEARANCE, HAS_APPEARANCE, geometry_features, set_motion
 from vidtrack.errors import InputError
 from vidtrack.io.motchallenge import read_ground_truth, read_seqinfo
 from vidtrack.structures import FEATURE_DIM
 from vidtrack.track.motion import KalmanFilterXYAH
+
+if TYPE_CHECKING:
+    from vidtrack.forecast.appearance import AppearanceTable
 
 OBSERVE_S = 0.5  # PIE protocol: observe 0.5 s, predict up to 1.5 s
 STEP_S = 0.1
@@ -30,9 +38,9 @@ TIMES = np.round(np.arange(1, 16) * STEP_S, 6)  # (15,) seconds ahead
 PAST_FRAMES = 16  # 0.5 s at 30 fps, and now
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Windows:
-    """Row-aligned windows; see the module docstring."""
+    """Row-aligned windows, and the appearance table their rows point into; see the module docstring."""
 
     past: np.ndarray  # (N, T, 4)
     future: np.ndarray  # (N, H, 4)
@@ -41,16 +49,38 @@ class Windows:
     sequence: np.ndarray  # (N,) sequence name
     track_id: np.ndarray  # (N,)
     frame: np.ndarray  # (N,) the frame that is "now"
+    appearance: np.ndarray | None = None  # (N, T) int32 row in `vectors` of each past box, -1: none (the default)
+    vectors: np.ndarray | None = field(default=None, metadata={"shared": True})  # (M, 448) float16, not per row
+
+    def __post_init__(self) -> None:
+        if self.appearance is None:
+            object.__setattr__(self, "appearance", np.full(self.past.shape[:2], -1, dtype=np.int32))
+        if self.vectors is None:
+            object.__setattr__(self, "vectors", np.zeros((0, APPEARANCE.stop), dtype=np.float16))
 
     def __len__(self) -> int:
         return len(self.past)
 
     def __getitem__(self, index) -> Windows:
-        return Windows(**{f.name: getattr(self, f.name)[index] for f in fields(self)})
+        """Rows of the windows; the appearance table is shared, not copied."""
+        return Windows(**{f.name: getattr(self, f.name)[index] for f in _ROW_FIELDS}, vectors=self.vectors)
 
     @staticmethod
     def concat(parts: list[Windows]) -> Windows:
-        return Windows(**{f.name: np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(Windows)})
+        """Stack the rows; the parts' tables are stacked too (each distinct table once) and indices shifted."""
+        offsets: dict[int, int] = {}
+        tables = []
+        for p in parts:
+            if id(p.vectors) not in offsets:
+                offsets[id(p.vectors)] = sum(len(t) for t in tables)
+                tables.append(p.vectors)
+        rows = {f.name: np.concatenate([getattr(p, f.name) for p in parts]) for f in _ROW_FIELDS}
+        rows["appearance"] = np.concatenate([np.where(p.appearance >= 0, p.appearance + offsets[id(p.vectors)], -1)
+                                             for p in parts]).astype(np.int32)
+        return Windows(**rows, vectors=np.concatenate(tables) if len(tables) > 1 else tables[0])
+
+
+_ROW_FIELDS = [f for f in fields(Windows) if not f.metadata.get("shared")]
 
 
 def cut_windows(
@@ -62,6 +92,7 @@ def cut_windows(
     min_observed: int = 2,
     reverse: bool = False,
     subsample: int = 1,
+    appearance: AppearanceTable | None = None,
 ) -> Windows:
     """Cut windows from a MOTChallenge sequence folder (`seqinfo.ini` and `gt/gt.txt`).
 
@@ -69,6 +100,7 @@ def cut_windows(
     otherwise); future truth uses every labelled box, occluded or not. Windows need `min_observed` observed past
     boxes, an observed now, and a known box at the last forecast time. Two augmentations: `reverse` plays each track
     backwards (people walk both ways), and `subsample` keeps every k-th frame, as if the clip ran at fps / k.
+    With an `appearance` table of the sequence, each observed past box points to its (frame, track id) row in it.
     """
     folder = Path(sequence)
     info = read_seqinfo(folder / "seqinfo.ini")
@@ -80,6 +112,7 @@ def cut_windows(
     if round(OBSERVE_S * fps) + 1 > PAST_FRAMES:
         raise InputError(f"{folder}: {fps} fps is above the 30 fps that windows are sized for")
     stride = max(1, round(stride_s * fps))
+    table = appearance.vectors if appearance is not None else np.zeros((0, APPEARANCE.stop), dtype=np.float16)
     parts = []
     for track_id in np.unique(gt.track_id):
         rows = gt[gt.track_id == track_id]
@@ -89,17 +122,21 @@ def cut_windows(
         seen = np.full(len(boxes), False)
         seen[rows.frame - first] = rows.visibility >= min_visibility
         frames = np.arange(first, last + 1)
+        looks = appearance.rows(frames, np.full(len(frames), track_id)) if appearance is not None else \
+            np.full(len(frames), -1, dtype=np.int32)
         if reverse:
-            boxes, seen, frames = boxes[::-1], seen[::-1], frames[::-1]
+            boxes, seen, frames, looks = boxes[::-1], seen[::-1], frames[::-1], looks[::-1]
         for phase in range(subsample):
-            past, future, nows = _track_windows(boxes[phase::subsample], seen[phase::subsample], fps, stride,
-                                                min_observed)
+            past, future, nows, steps = _track_windows(boxes[phase::subsample], seen[phase::subsample], fps, stride,
+                                                       min_observed)
             if len(nows):
                 count = len(nows)
                 parts.append(Windows(
                     past=past, future=future, fps=np.full(count, fps),
                     image_size=np.tile([info.width, info.height], (count, 1)), sequence=np.full(count, info.name),
                     track_id=np.full(count, int(track_id)), frame=frames[phase::subsample][nows],
+                    appearance=np.where(steps >= 0, looks[phase::subsample][np.maximum(steps, 0)], -1).astype(np.int32),
+                    vectors=table,
                 ))
     if not parts:
         raise InputError(f"{folder}: no track is long enough for a {OBSERVE_S} s + {TIMES[-1]} s window")
@@ -108,9 +145,10 @@ def cut_windows(
 
 def _track_windows(
     boxes: np.ndarray, seen: np.ndarray, fps: float, stride: int, min_observed: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The windows of one track, given its labelled boxes (L, 4) and whether each was visible (L,): returns past
-    (W, PAST_FRAMES, 4), future (W, H, 4) and the index of now in the track (W,)."""
+    (W, PAST_FRAMES, 4), future (W, H, 4), the index of now in the track (W,), and the index in the track of each
+    observed past box (W, PAST_FRAMES), -1 where the past box is NaN."""
     n_past = round(OBSERVE_S * fps) + 1
     ahead_frames = TIMES * fps  # fractional frames ahead
     observed = np.where(seen[:, None], boxes, np.nan)
@@ -126,7 +164,9 @@ def _track_windows(
     keep = (np.isfinite(past).all(axis=2).sum(axis=1) >= min_observed) & np.isfinite(future[:, -1]).all(axis=1)
     padded = np.full((int(keep.sum()), PAST_FRAMES, 4), np.nan)
     padded[:, PAST_FRAMES - n_past:] = past[keep]
-    return padded, future[keep], nows[keep]
+    steps = np.full(padded.shape[:2], -1)
+    steps[:, PAST_FRAMES - n_past:] = np.where(np.isfinite(past[keep]).all(axis=2), past_index[keep], -1)
+    return padded, future[keep], nows[keep], steps
 
 
 def filter_windows(past: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -155,9 +195,14 @@ def filter_windows(past: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray
     return states, mean, cov
 
 
-def window_features(past: np.ndarray, fps: np.ndarray, image_size: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def window_features(
+    past: np.ndarray, fps: np.ndarray, image_size: np.ndarray,
+    appearance: np.ndarray | None = None, vectors: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """The (N, T, 512) feature vectors the tracker would have stored for each observed past box, and the (N, T) mask
-    of observed frames. Motion comes from the tracker's Kalman filter; there is no appearance (no frames)."""
+    of observed frames. Motion comes from the tracker's Kalman filter. Appearance comes from `vectors` (M, 448) at
+    the (N, T) rows `appearance` (`Windows.appearance`), with `HAS_APPEARANCE` 1, on observed steps with a row >= 0;
+    elsewhere it is zero with `HAS_APPEARANCE` 0."""
     n, t_len = past.shape[:2]
     seen = np.isfinite(past).all(axis=2)
     states, _, _ = filter_windows(past)
@@ -183,6 +228,10 @@ def window_features(past: np.ndarray, fps: np.ndarray, image_size: np.ndarray) -
         set_motion(f, velocity.astype(np.float32), (gap / window_fps[at]).astype(np.float32),
                    ((c - first[r]) / window_fps[at]).astype(np.float32), (int(size[0]), int(size[1])))
         features[r, c] = f
+    if appearance is not None and vectors is not None:
+        r, c = np.nonzero(seen & (appearance >= 0))
+        features[r, c, APPEARANCE] = vectors[appearance[r, c]]
+        features[r, c, HAS_APPEARANCE] = 1.0
     return features, seen
 
 
@@ -199,7 +248,11 @@ class Augmentation:
 
 
 def augment(windows: Windows, rng: np.random.Generator, aug: Augmentation = Augmentation()) -> Windows:
-    """A randomly perturbed copy of `windows` (past and future move together, except detector noise)."""
+    """A randomly perturbed copy of `windows` (past and future move together, except detector noise).
+
+    Appearance indices are kept: a flipped, zoomed or panned person looks close enough to the unflipped one for the
+    pooled (averaged) features, and a dropped box loses its appearance with its box (features need both).
+    """
     past, future = windows.past.copy(), windows.future.copy()
     n, t_len = past.shape[:2]
     width = windows.image_size[:, 0].astype(float)
@@ -222,4 +275,4 @@ def augment(windows: Windows, rng: np.random.Generator, aug: Augmentation = Augm
     starts = np.where(rng.random(n) < aug.fragment, rng.integers(0, t_len - 1, n), 0)
     dropped |= np.arange(t_len)[None] < starts[:, None]
     past[dropped] = np.nan
-    return Windows(past, future, windows.fps, windows.image_size, windows.sequence, windows.track_id, windows.frame)
+    return replace(windows, past=past, future=future)

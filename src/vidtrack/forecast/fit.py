@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
 
 import numpy as np
 
 from vidtrack.errors import InputError
+from vidtrack.forecast.appearance import sequence_appearance
 from vidtrack.forecast.baselines import constant_velocity_forecast, kalman_forecast
 from vidtrack.forecast.data import TIMES, Augmentation, Windows, cut_windows
 from vidtrack.forecast.lstm import LSTMConfig, TrajectoryLSTM, load_checkpoint, save_checkpoint
@@ -17,6 +19,8 @@ from vidtrack.forecast.report import write_report
 from vidtrack.forecast.trainer import TrainConfig, TrainResult, train
 from vidtrack.forecast.training import WindowBatches, forecast_windows, gaussian_nll
 from vidtrack.io.motchallenge import read_seqinfo
+
+log = logging.getLogger("vidtrack")
 
 
 def find_sequences(data: str | os.PathLike) -> list[Path]:
@@ -53,18 +57,29 @@ def split_sequences(
     return [p for p in sequences if p not in val], val
 
 
-def load_windows(sequences: list[Path], *, train: bool, classes: tuple[int, ...]) -> Windows:
+def load_windows(
+    sequences: list[Path], *, train: bool, classes: tuple[int, ...], appearance: bool = False, device: str = "auto"
+) -> Windows:
     """Training windows start at every frame, also run backwards in time and, for clips of 20 fps or more, at half
-    the frame rate (so that the model sees several rates); evaluation windows start every 0.1 s."""
+    the frame rate (so that the model sees several rates); evaluation windows start every 0.1 s.
+
+    With `appearance`, sequences with frames get their appearance table (computed by the detector on `device` once,
+    then read from the cache); the others stay motion-only."""
     parts = []
     for sequence in sequences:
+        table = sequence_appearance(sequence, device=device) if appearance else None
         if train:
             rates = (1, 2) if read_seqinfo(sequence / "seqinfo.ini").fps >= 20 else (1,)
-            parts += [cut_windows(sequence, classes=classes, stride_s=0, reverse=reverse, subsample=k)
-                      for reverse in (False, True) for k in rates]
+            parts += [cut_windows(sequence, classes=classes, stride_s=0, reverse=reverse, subsample=k,
+                                  appearance=table) for reverse in (False, True) for k in rates]
         else:
-            parts.append(cut_windows(sequence, classes=classes))
+            parts.append(cut_windows(sequence, classes=classes, appearance=table))
     return Windows.concat(parts)
+
+
+def appearance_sequences(windows: Windows) -> list[str]:
+    """Names of the sequences whose windows carry appearance (those with frames)."""
+    return sorted(set(windows.sequence[(windows.appearance >= 0).any(axis=1)].tolist()))
 
 
 def train_forecaster(
@@ -78,34 +93,49 @@ def train_forecaster(
     train_config: TrainConfig | None = None,
     augment: bool = True,
     resume: bool = True,
+    appearance: bool = False,
 ) -> TrainResult:
-    """Train the residual LSTM on the labelled clips in `data`; checkpoints in `out/best` and `out/last`."""
+    """Train the residual LSTM on the labelled clips in `data`; checkpoints in `out/best` and `out/last`.
+
+    With `appearance`, clips with frames contribute the detector's appearance features (see `load_windows`) and the
+    default model reads every feature (`motion_only=False`)."""
     train_config = train_config or TrainConfig()
+    model_config = model_config or LSTMConfig(motion_only=not appearance)
+    if appearance and model_config.motion_only:
+        log.warning("appearance features are computed but a motion-only model masks them out")
     train_seqs, val_seqs = split_sequences(find_sequences(data), val_split=val_split, val_names=val_sequences,
                                            seed=train_config.seed)
     augmentation = Augmentation() if augment else None
-    train_set = WindowBatches(load_windows(train_seqs, train=True, classes=classes), augmentation, train_config.seed)
-    val_set = WindowBatches(load_windows(val_seqs, train=False, classes=classes)) if val_seqs else None
+    load = dict(classes=classes, appearance=appearance, device=train_config.device)
+    train_set = WindowBatches(load_windows(train_seqs, train=True, **load), augmentation, train_config.seed)
+    val_set = WindowBatches(load_windows(val_seqs, train=False, **load)) if val_seqs else None
+    with_frames = sorted(set(appearance_sequences(train_set.windows)) |
+                         set(appearance_sequences(val_set.windows) if val_set else ()))
     metadata = {
         "data": {"train": [p.name for p in train_seqs], "val": [p.name for p in val_seqs], "classes": list(classes),
-                 "train_windows": len(train_set), "val_windows": len(val_set) if val_set else 0},
+                 "train_windows": len(train_set), "val_windows": len(val_set) if val_set else 0,
+                 "appearance": appearance, "sequences_with_frames": with_frames},
         "training": {k: v for k, v in vars(train_config).items()},
     }
-    model = TrajectoryLSTM(model_config or LSTMConfig())
+    model = TrajectoryLSTM(model_config)
     return train(model, gaussian_nll, train_set, val_set, train_set.collate, val_set and val_set.collate,
                  train_config, out, save=save_checkpoint, metadata=metadata, resume=resume)
 
 
 def evaluate_forecaster(
     data: str | os.PathLike, checkpoint: str | os.PathLike | None, out: str | os.PathLike, *,
-    classes: tuple[int, ...] = (1,),
+    classes: tuple[int, ...] = (1,), appearance: bool | None = None,
 ) -> dict[str, dict]:
     """Compare the LSTM with constant velocity and the Kalman filter on the same windows (PIE protocol: observe
-    0.5 s, predict 1.5 s); writes metrics.md, metrics.json and error_by_horizon.png to `out`."""
+    0.5 s, predict 1.5 s); writes metrics.md, metrics.json and error_by_horizon.png to `out`. With `appearance` (by
+    default: when the model reads more than motion), clips with frames give the LSTM appearance features, as in
+    training with it."""
     from vidtrack.forecast import default_checkpoint
 
-    windows = load_windows(find_sequences(data), train=False, classes=classes)
     model = load_checkpoint(checkpoint or default_checkpoint())
+    if appearance is None:
+        appearance = not model.config.motion_only
+    windows = load_windows(find_sequences(data), train=False, classes=classes, appearance=appearance)
     lstm, lstm_std = forecast_windows(model, windows)
     kalman, kalman_std = kalman_forecast(windows.past, windows.fps, TIMES)
     predictions = {
@@ -117,5 +147,6 @@ def evaluate_forecaster(
     curves = {name: error_by_horizon(p, windows.future, TIMES) for name, (p, _) in predictions.items()}
     write_report(results, curves, TIMES, out)
     (Path(out) / "windows.json").write_text(json.dumps(
-        {"sequences": sorted(set(windows.sequence.tolist())), "windows": len(windows)}, indent=2))
+        {"sequences": sorted(set(windows.sequence.tolist())), "windows": len(windows),
+         "sequences_with_appearance": appearance_sequences(windows)}, indent=2))
     return results

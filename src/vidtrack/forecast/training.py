@@ -39,11 +39,12 @@ class WindowBatches(torch.utils.data.Dataset):
 def make_batch(windows: Windows) -> dict[str, torch.Tensor]:
     """Tensors for the model and the loss.
 
-    features (B, T, 512) observed steps first (the LSTM only steps on observed frames, as at run time); last (B,)
-    index of the last observed step; base (B, H, 4) Kalman forecast; height (B,) current box height; target (B, H, 4)
-    residual (future - base) / height, zero where unknown; known (B, H, 4) where the future is known.
+    features (B, T, 512) observed steps first (the LSTM only steps on observed frames, as at run time), with
+    appearance where the windows have it; last (B,) index of the last observed step; base (B, H, 4) Kalman forecast;
+    height (B,) current box height; target (B, H, 4) residual (future - base) / height, zero where unknown; known
+    (B, H, 4) where the future is known.
     """
-    features, seen = window_features(windows.past, windows.fps, windows.image_size)
+    features, seen = window_features(windows.past, windows.fps, windows.image_size, windows.appearance, windows.vectors)
     order = np.argsort(~seen, axis=1, kind="stable")  # observed steps first, in time order
     features = np.take_along_axis(features, order[..., None], axis=1)
     base = kalman_base(windows.past, windows.fps)
