@@ -76,8 +76,8 @@ class TrajectoryLSTM(nn.Module):
 class LSTMStep:
     """One time step of a `TrajectoryLSTM` for inference, without `nn.LSTM`'s per-call overhead: one fused LSTM cell
     per layer, reading only the input columns the model uses (12 of 512 for a motion-only model). Equal to the model's
-    `forward` on one step to float precision (tested); on a 2-core CPU with 26 states, 0.43 ms a step against 0.59 ms
-    for the model's `forward`."""
+    `forward` on one step to float precision (tested); on a 2-core CPU, 0.33 ms a step for 50 states against 0.64 ms
+    for the model's `forward`, 4.0 ms against 7.1 ms for 1000."""
 
     def __init__(self, model: TrajectoryLSTM) -> None:
         lstm, self.horizon = model.lstm, model.config.horizon
