@@ -5,6 +5,11 @@ The held-out sequence is never used to choose anything: every fold trains for th
 is evaluated with its last checkpoint (the held-out loss is only logged).
 
     .venv/bin/python scripts/loso_forecast.py --data ../shared/data/MOT17/train --out runs/loso
+
+`--extra` adds top-down pedestrian trajectories (ETH/UCY files, see `vidtrack.forecast.trajectories`) to every fold's
+training windows, never to the held-out sequence:
+
+    .venv/bin/python scripts/loso_forecast.py --out runs/loso-ethucy --extra ../shared/data/ETH-UCY/*.txt
 """
 
 from __future__ import annotations
@@ -26,12 +31,17 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("runs/loso"))
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--extra", type=Path, nargs="+", default=None, metavar="PATH",
+                        help="trajectory files (ETH/UCY) added to the training windows of every fold")
+    parser.add_argument("--extra-stride", type=float, default=1.6, metavar="SECONDS",
+                        help="one extra window every SECONDS per track, direction and rate (default 1.6)")
     args = parser.parse_args()
     folds = {}
     for sequence in find_sequences(args.data):
         folder = args.out / sequence.name
         config = TrainConfig(epochs=args.epochs, patience=args.epochs, seed=args.seed)
-        train_forecaster(args.data, folder, val_sequences=[sequence.name], train_config=config)
+        train_forecaster(args.data, folder, val_sequences=[sequence.name], train_config=config, extra=args.extra,
+                         extra_stride_s=args.extra_stride)
         folds[sequence.name] = evaluate_forecaster(sequence, folder / "last", folder / "eval")
     (args.out / "loso.json").write_text(json.dumps(folds, indent=2))
     table = markdown(folds)

@@ -394,6 +394,6 @@ def test_single_step_equals_the_lstm(motion_only: bool) -> None:
     step = LSTMStep(model)
     with torch.no_grad():
         for t in range(3):
-            o, s, state = step(x[:, t], state)
+            o, s, state = step(x[:, t, step.columns], state)
             torch.testing.assert_close(o, offsets[:, t], rtol=1e-5, atol=1e-5)
             torch.testing.assert_close(s, log_std[:, t], rtol=1e-5, atol=1e-5)

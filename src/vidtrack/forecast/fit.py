@@ -18,6 +18,7 @@ from vidtrack.forecast.metrics import error_by_horizon, forecast_metrics
 from vidtrack.forecast.report import write_report
 from vidtrack.forecast.trainer import TrainConfig, TrainResult, train
 from vidtrack.forecast.training import WindowBatches, forecast_windows, gaussian_nll
+from vidtrack.forecast.trajectories import extra_windows
 from vidtrack.io.motchallenge import read_seqinfo
 
 log = logging.getLogger("vidtrack")
@@ -94,11 +95,15 @@ def train_forecaster(
     augment: bool = True,
     resume: bool = True,
     appearance: bool = False,
+    extra: list[Path] | None = None,
+    extra_stride_s: float = 1.6,
 ) -> TrainResult:
     """Train the residual LSTM on the labelled clips in `data`; checkpoints in `out/best` and `out/last`.
 
     With `appearance`, clips with frames contribute the detector's appearance features (see `load_windows`) and the
-    default model reads every feature (`motion_only=False`)."""
+    default model reads every feature (`motion_only=False`). `extra` top-down trajectory files (ETH/UCY, see
+    `forecast.trajectories`) add pseudo-box windows to training only, one every `extra_stride_s` per track; never
+    to validation."""
     train_config = train_config or TrainConfig()
     model_config = model_config or LSTMConfig(motion_only=not appearance)
     if appearance and model_config.motion_only:
@@ -107,7 +112,11 @@ def train_forecaster(
                                            seed=train_config.seed)
     augmentation = Augmentation() if augment else None
     load = dict(classes=classes, appearance=appearance, device=train_config.device)
-    train_set = WindowBatches(load_windows(train_seqs, train=True, **load), augmentation, train_config.seed)
+    train_windows = load_windows(train_seqs, train=True, **load)
+    more = extra_windows([Path(p) for p in extra], stride_s=extra_stride_s, seed=train_config.seed) if extra else None
+    if more is not None:
+        train_windows = Windows.concat([train_windows, more])
+    train_set = WindowBatches(train_windows, augmentation, train_config.seed)
     val_set = WindowBatches(load_windows(val_seqs, train=False, **load)) if val_seqs else None
     with_frames = sorted(set(appearance_sequences(train_set.windows)) |
                          set(appearance_sequences(val_set.windows) if val_set else ()))
@@ -117,6 +126,9 @@ def train_forecaster(
                  "appearance": appearance, "sequences_with_frames": with_frames},
         "training": {k: v for k, v in vars(train_config).items()},
     }
+    if more is not None:
+        metadata["data"] |= {"extra": [Path(p).name for p in extra], "extra_windows": len(more),
+                             "extra_stride_s": extra_stride_s}
     model = TrajectoryLSTM(model_config)
     return train(model, gaussian_nll, train_set, val_set, train_set.collate, val_set and val_set.collate,
                  train_config, out, save=save_checkpoint, metadata=metadata, resume=resume)
