@@ -61,6 +61,16 @@ class LSTMMotion:
         for track_id in track_ids:
             self._made.pop(track_id, None)
 
+    def forecasts(self, track_ids: np.ndarray, frame: int, horizon: int) -> np.ndarray:
+        """(N, horizon, 4) forecasts made in `frame` for tracks observed in it."""
+        out = np.empty((len(track_ids), horizon, 4), dtype=np.float32)
+        for i, track_id in enumerate(np.asarray(track_ids).tolist()):
+            made_frame, boxes, _ = self._made[track_id]
+            if made_frame != frame:
+                raise ValueError(f"track {track_id} was not observed in frame {frame}")
+            out[i] = boxes[:horizon]
+        return out
+
     def as_forecaster(self, horizon: int) -> SharedForecasts:
         """A `Forecaster` that hands out this model's forecasts for the tracks observed in a frame."""
         if horizon > self.forecaster.horizon:
@@ -78,13 +88,7 @@ class SharedForecasts:
         self.motion, self.horizon = motion, horizon
 
     def step(self, frame: int, track_ids: np.ndarray, xyxy: np.ndarray, features: np.ndarray) -> np.ndarray:
-        out = np.empty((len(track_ids), self.horizon, 4), dtype=np.float32)
-        for i, track_id in enumerate(np.asarray(track_ids).tolist()):
-            made_frame, boxes, _ = self.motion._made[track_id]
-            if made_frame != frame:
-                raise ValueError(f"track {track_id} was not observed in frame {frame}")
-            out[i] = boxes[:self.horizon]
-        return out
+        return self.motion.forecasts(track_ids, frame, self.horizon)
 
     def forget(self, track_ids: list[int]) -> None:
         pass
