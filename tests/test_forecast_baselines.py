@@ -9,7 +9,7 @@ from vidtrack.forecast.baselines import constant_velocity_forecast, kalman_forec
 from vidtrack.forecast.metrics import error_by_horizon, forecast_metrics
 from vidtrack.forecast.report import markdown_table, write_report
 from vidtrack.io.motchallenge import read_ground_truth
-from vidtrack.track.motion import KalmanFilterXYAH
+from vidtrack.kalman import KalmanFilterXYAH
 
 TIMES = np.arange(1, 16) * 0.1  # (15,) seconds ahead, PIE: up to 1.5 s
 BOX = np.array([100.0, 50.0, 140.0, 150.0])  # 40 x 100 px

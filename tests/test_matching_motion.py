@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from vidtrack.kalman import KalmanFilterXYAH, xyah_to_xyxy, xyxy_to_xyah
 from vidtrack.track.matching import appearance_cost, box_iou, iou_cost, linear_assignment, mahalanobis_sq
-from vidtrack.track.motion import KalmanFilterXYAH, xyah_to_xyxy, xyxy_to_xyah
 
 # --- box_iou ---
 

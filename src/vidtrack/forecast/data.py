@@ -26,8 +26,8 @@ import numpy as np
 from vidtrack.detect.features import APPEARANCE, HAS_APPEARANCE, geometry_features, set_motion
 from vidtrack.errors import InputError
 from vidtrack.io.motchallenge import read_ground_truth, read_seqinfo
+from vidtrack.kalman import KalmanFilterXYAH
 from vidtrack.structures import FEATURE_DIM
-from vidtrack.track.motion import KalmanFilterXYAH
 
 if TYPE_CHECKING:
     from vidtrack.forecast.appearance import AppearanceTable

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from vidtrack.track.motion import KalmanFilterXYAH, corner_std
+from vidtrack.kalman import KalmanFilterXYAH, corner_std
 
 
 class KalmanForecaster:

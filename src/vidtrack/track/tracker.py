@@ -11,9 +11,10 @@ from scipy.stats import chi2
 
 from vidtrack.config import TrackerConfig
 from vidtrack.detect.features import APPEARANCE, HAS_APPEARANCE, geometry_features, set_motion
+from vidtrack.kalman import KalmanFilterXYAH
 from vidtrack.structures import FEATURE_DIM, Detections, Tracks
 from vidtrack.track.matching import appearance_cost, box_iou, iou_cost, linear_assignment, mahalanobis_sq
-from vidtrack.track.motion import KalmanFilterXYAH, KalmanMotion, MotionModel
+from vidtrack.track.motion import KalmanMotion, MotionModel
 
 MEASUREMENT_STD = 1 / 20  # a detection's corner error in box heights, as the Kalman filter assumes
 
