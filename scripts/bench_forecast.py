@@ -16,10 +16,10 @@ import numpy as np
 import torch
 
 from vidtrack.forecast.constant_velocity import ConstantVelocityForecaster
-from vidtrack.forecast.data import Augmentation, cut_windows
 from vidtrack.forecast.kalman import KalmanForecaster
 from vidtrack.forecast.lstm import LSTMConfig, LSTMForecaster, TrajectoryLSTM
-from vidtrack.forecast.training import WindowBatches, gaussian_nll
+from vidtrack.training.batches import WindowBatches, gaussian_nll
+from vidtrack.training.windows import Augmentation, cut_windows
 
 SEQUENCE = Path(__file__).resolve().parents[2] / "shared" / "data" / "MOT17" / "train" / "MOT17-09-FRCNN"
 

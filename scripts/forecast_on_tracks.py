@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vidtrack.forecast.data import window_features
+from vidtrack.forecast.features import window_features
 from vidtrack.forecast.kalman import KalmanForecaster
 from vidtrack.forecast.lstm import LSTMForecaster, load_checkpoint
 from vidtrack.io.motchallenge import read_ground_truth, read_seqinfo

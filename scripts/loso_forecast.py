@@ -6,7 +6,7 @@ is evaluated with its last checkpoint (the held-out loss is only logged).
 
     .venv/bin/python scripts/loso_forecast.py --data ../shared/data/MOT17/train --out runs/loso
 
-`--extra` adds top-down pedestrian trajectories (ETH/UCY files, see `vidtrack.forecast.trajectories`) to every fold's
+`--extra` adds top-down pedestrian trajectories (ETH/UCY files, see `vidtrack.training.trajectories`) to every fold's
 training windows, never to the held-out sequence:
 
     .venv/bin/python scripts/loso_forecast.py --out runs/loso-ethucy --extra ../shared/data/ETH-UCY/*.txt
@@ -18,8 +18,8 @@ import argparse
 import json
 from pathlib import Path
 
-from vidtrack.forecast.fit import evaluate_forecaster, find_sequences, train_forecaster
-from vidtrack.forecast.trainer import TrainConfig
+from vidtrack.training.fit import evaluate_forecaster, find_sequences, train_forecaster
+from vidtrack.training.trainer import TrainConfig
 
 METHODS = ("lstm", "kalman", "constant_velocity")
 COLUMNS = ("fde", "ade", "cf_mse", "c_mse", "mse_1.5", "fiou")

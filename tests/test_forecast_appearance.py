@@ -15,13 +15,14 @@ from vidtrack.cli import main
 from vidtrack.detect.detector import Detector
 from vidtrack.detect.features import APPEARANCE, HAS_APPEARANCE
 from vidtrack.detect.weights import resolve_weights
-from vidtrack.forecast import appearance as appearance_module
-from vidtrack.forecast.appearance import AppearanceTable, cache_dir, sequence_appearance
-from vidtrack.forecast.data import PAST_FRAMES, Augmentation, Windows, augment, cut_windows, window_features
-from vidtrack.forecast.fit import evaluate_forecaster, load_windows
+from vidtrack.forecast.features import window_features
 from vidtrack.forecast.lstm import LSTMConfig, TrajectoryLSTM
-from vidtrack.forecast.training import make_batch
 from vidtrack.io.motchallenge import read_ground_truth
+from vidtrack.training import appearance as appearance_module
+from vidtrack.training.appearance import AppearanceTable, cache_dir, sequence_appearance
+from vidtrack.training.batches import make_batch
+from vidtrack.training.fit import evaluate_forecaster, load_windows
+from vidtrack.training.windows import PAST_FRAMES, Augmentation, Windows, augment, cut_windows
 
 pytestmark = shared_data
 

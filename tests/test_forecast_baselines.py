@@ -5,11 +5,12 @@ import json
 import numpy as np
 
 from conftest import SHARED, shared_data
-from vidtrack.forecast.baselines import constant_velocity_forecast, kalman_forecast
-from vidtrack.forecast.metrics import error_by_horizon, forecast_metrics
-from vidtrack.forecast.report import markdown_table, write_report
+from vidtrack.evaluation.forecast_report import markdown_table, write_report
+from vidtrack.evaluation.forecasting import error_by_horizon, forecast_metrics
+from vidtrack.forecast.features import kalman_forecast
 from vidtrack.io.motchallenge import read_ground_truth
 from vidtrack.kalman import KalmanFilterXYAH
+from vidtrack.training.baselines import constant_velocity_forecast
 
 TIMES = np.arange(1, 16) * 0.1  # (15,) seconds ahead, PIE: up to 1.5 s
 BOX = np.array([100.0, 50.0, 140.0, 150.0])  # 40 x 100 px

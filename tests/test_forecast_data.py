@@ -8,12 +8,13 @@ from conftest import SHARED
 from vidtrack.config import TrackerConfig
 from vidtrack.detect.features import GEOMETRY, MOTION
 from vidtrack.errors import InputError
-from vidtrack.forecast.data import PAST_FRAMES, TIMES, Augmentation, augment, cut_windows, window_features
+from vidtrack.forecast.features import kalman_base, window_features
 from vidtrack.forecast.kalman import KalmanForecaster
 from vidtrack.forecast.lstm import LSTMConfig, TrajectoryLSTM
-from vidtrack.forecast.training import WindowBatches, gaussian_nll, kalman_base, make_batch
 from vidtrack.structures import Detections
 from vidtrack.track.tracker import Tracker
+from vidtrack.training.batches import WindowBatches, gaussian_nll, make_batch
+from vidtrack.training.windows import PAST_FRAMES, TIMES, Augmentation, augment, cut_windows
 
 MOT17 = SHARED / "MOT17" / "train"
 
@@ -98,7 +99,7 @@ def test_kalman_base_matches_the_runtime_forecaster(windows):
     runtime = KalmanForecaster(45)
     for t in range(PAST_FRAMES):
         future = runtime.step(t, np.arange(5), full.past[:, t], None)
-    np.testing.assert_allclose(kalman_base(full.past, full.fps), future[:, 2::3], atol=1e-3)  # 0.1 s = 3 frames
+    np.testing.assert_allclose(kalman_base(full.past, full.fps, TIMES), future[:, 2::3], atol=1e-3)  # 0.1 s = 3 frames
 
 
 def test_batches_and_loss(windows):

@@ -2,10 +2,11 @@
 
 import numpy as np
 
-from vidtrack.forecast.baselines import constant_velocity_forecast, kalman_forecast
-from vidtrack.forecast.data import TIMES
-from vidtrack.forecast.metrics import error_by_horizon, forecast_metrics
-from vidtrack.forecast.report import write_report
+from vidtrack.evaluation.forecast_report import write_report
+from vidtrack.evaluation.forecasting import error_by_horizon, forecast_metrics
+from vidtrack.forecast.features import kalman_forecast
+from vidtrack.training.baselines import constant_velocity_forecast
+from vidtrack.training.windows import TIMES
 
 
 def moving_window(fps: float, px_per_frame: float = 3.0, frames: int = 16) -> np.ndarray:

@@ -5,8 +5,7 @@ import pytest
 
 from conftest import SHARED, shared_data
 from vidtrack.errors import InputError
-from vidtrack.forecast.data import PAST_FRAMES, TIMES, Windows
-from vidtrack.forecast.trajectories import (
+from vidtrack.training.trajectories import (
     PERSON_HEIGHT_M,
     Camera,
     pseudo_boxes,
@@ -14,6 +13,7 @@ from vidtrack.forecast.trajectories import (
     resample,
     trajectory_windows,
 )
+from vidtrack.training.windows import PAST_FRAMES, TIMES, Windows
 
 ETH_UCY = SHARED / "ETH-UCY"
 

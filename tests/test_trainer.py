@@ -16,7 +16,7 @@ import torch
 from safetensors.torch import load_file
 
 from vidtrack.forecast.lstm import LSTMConfig, TrajectoryLSTM, load_checkpoint, motion_input_mask, save_checkpoint
-from vidtrack.forecast.trainer import TrainConfig, learning_rate, train
+from vidtrack.training.trainer import TrainConfig, learning_rate, train
 
 HORIZON = 3
 
@@ -184,7 +184,7 @@ sys.path.insert(0, {tests!r})
 import torch
 from test_trainer import make_data, mse, tiny_model
 from vidtrack.forecast.lstm import save_checkpoint
-from vidtrack.forecast.trainer import TrainConfig, train
+from vidtrack.training.trainer import TrainConfig, train
 
 torch.set_num_threads(1)
 train_set, val_set = make_data({train_windows}, {val_windows})

@@ -170,9 +170,9 @@ def _show(result, painter) -> bool:
 def train(data, out, val_split, val_sequences, epochs, batch_size, lr, seed, device, no_augment, no_resume,
           appearance) -> None:
     """Train the LSTM forecaster on labelled clips; also runs under torchrun for several processes."""
-    from vidtrack.forecast.fit import train_forecaster
     from vidtrack.forecast.lstm import LSTMConfig
-    from vidtrack.forecast.trainer import TrainConfig
+    from vidtrack.training.fit import train_forecaster
+    from vidtrack.training.trainer import TrainConfig
 
     config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=device)
     result = train_forecaster(data, out, val_split=val_split, val_sequences=list(val_sequences) or None,
@@ -210,8 +210,8 @@ def evaluate_track(gt, results, out) -> None:
 @click.option("--out", type=click.Path(path_type=Path), default=Path("runs/eval-forecast"), show_default=True)
 def evaluate_forecast(data, checkpoint, out) -> None:
     """Compare the LSTM with constant velocity and the Kalman filter: observe 0.5 s, predict 1.5 s."""
-    from vidtrack.forecast.fit import evaluate_forecaster
-    from vidtrack.forecast.report import markdown_table
+    from vidtrack.evaluation.forecast_report import markdown_table
+    from vidtrack.training.fit import evaluate_forecaster
 
     results = evaluate_forecaster(data, checkpoint, out)
     click.echo(markdown_table(results))

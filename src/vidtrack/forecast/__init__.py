@@ -1,4 +1,9 @@
-"""Forecasting each track's future boxes: the trained LSTM, and the constant-velocity and Kalman baselines."""
+"""Forecasting each track's future boxes at run time: the trained LSTM (`lstm`), the constant-velocity and Kalman
+forecasters, and the features and Kalman base they compute from past boxes (`features`), which training shares.
+
+Only what runs inside `vidtrack track` lives here; training and evaluation are in `vidtrack.training` and
+`vidtrack.evaluation`, which this package never imports.
+"""
 
 from __future__ import annotations
 
@@ -44,8 +49,7 @@ class Forecaster:
     def predict(
         self, history: np.ndarray, *, fps: float, horizon_s: float = 1.5, image_size: tuple[int, int] = (1920, 1080)
     ) -> tuple[np.ndarray, np.ndarray]:
-        from vidtrack.forecast.data import window_features
-        from vidtrack.forecast.training import kalman_base
+        from vidtrack.forecast.features import kalman_base, window_features
 
         history = np.asarray(history, dtype=np.float64)
         if history.ndim != 3 or history.shape[2] != 4:

@@ -21,7 +21,7 @@ from torch import nn
 
 from vidtrack.detect.features import AGE, GEOMETRY, MOTION
 from vidtrack.errors import WeightsError
-from vidtrack.forecast.data import OBSERVE_S
+from vidtrack.forecast.features import OBSERVE_S
 from vidtrack.forecast.kalman import KalmanForecaster
 from vidtrack.structures import FEATURE_DIM
 

@@ -20,7 +20,7 @@ each trajectory is turned into a box track:
    (a 60-90 degree view on a 1920 px image), and the mean depth follows; depths are kept at least
    `Camera.min_depth_m` away. Aspect (width / height) is drawn per trajectory from `Camera.aspect`.
 
-The windows are cut exactly as `data.cut_windows` cuts MOTChallenge tracks (`data._track_windows`: same
+The windows are cut exactly as `windows.cut_windows` cuts MOTChallenge tracks (`windows._track_windows`: same
 `PAST_FRAMES` layout, `TIMES` horizon, fps, image size), with the file stem as sequence name, the pedestrian id as
 track id, and frames numbered on the virtual video's clock (frame n is at n / fps seconds of the file's clock). The
 camera draws are seeded by (`seed`, file stem, pedestrian id), so a file gives the same windows every time.
@@ -37,8 +37,9 @@ import numpy as np
 from scipy.interpolate import PchipInterpolator
 
 from vidtrack.errors import InputError
-from vidtrack.forecast.data import OBSERVE_S, PAST_FRAMES, TIMES, Windows, _track_windows
+from vidtrack.forecast.features import OBSERVE_S
 from vidtrack.io.motchallenge import _check_integers, _read_fields, _to_array, find_duplicate_ids
+from vidtrack.training.windows import PAST_FRAMES, TIMES, Windows, _track_windows
 
 _COLUMNS = "frame, pedestrian id, x, y"
 STEP_S = 0.4  # seconds between annotations
@@ -158,7 +159,7 @@ def trajectory_windows(
     step_s: float = STEP_S,
     frame_step: int = FRAME_STEP,
 ) -> Windows:
-    """Windows from an ETH/UCY file, as `data.cut_windows` cuts them from a MOTChallenge sequence.
+    """Windows from an ETH/UCY file, as `windows.cut_windows` cuts them from a MOTChallenge sequence.
 
     Each pedestrian is resampled to `fps` and seen by a virtual camera (module docstring); every pseudo-box counts as
     observed. `stride_s`, `min_observed`, `reverse` (play each track backwards) and `subsample` (keep every k-th

@@ -5,14 +5,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from vidtrack.forecast.baselines import kalman_forecast
-from vidtrack.forecast.data import TIMES, Augmentation, Windows, augment, window_features
+from vidtrack.forecast.features import kalman_base, window_features
 from vidtrack.forecast.lstm import TrajectoryLSTM
-
-
-def kalman_base(past: np.ndarray, fps: np.ndarray, times: np.ndarray = TIMES) -> np.ndarray:
-    """(N, H, 4) the Kalman forecast that the LSTM corrects."""
-    return kalman_forecast(past, fps, times)[0]
+from vidtrack.training.windows import TIMES, Augmentation, Windows, augment
 
 
 class WindowBatches(torch.utils.data.Dataset):
@@ -47,7 +42,7 @@ def make_batch(windows: Windows) -> dict[str, torch.Tensor]:
     features, seen = window_features(windows.past, windows.fps, windows.image_size, windows.appearance, windows.vectors)
     order = np.argsort(~seen, axis=1, kind="stable")  # observed steps first, in time order
     features = np.take_along_axis(features, order[..., None], axis=1)
-    base = kalman_base(windows.past, windows.fps)
+    base = kalman_base(windows.past, windows.fps, TIMES)
     height = windows.past[:, -1, 3] - windows.past[:, -1, 1]
     residual = (windows.future - base) / height[:, None, None]
     known = np.isfinite(residual)

@@ -10,16 +10,17 @@ from pathlib import Path
 import numpy as np
 
 from vidtrack.errors import InputError
-from vidtrack.forecast.appearance import sequence_appearance
-from vidtrack.forecast.baselines import constant_velocity_forecast, kalman_forecast
-from vidtrack.forecast.data import TIMES, Augmentation, Windows, cut_windows
+from vidtrack.evaluation.forecast_report import write_report
+from vidtrack.evaluation.forecasting import error_by_horizon, forecast_metrics
+from vidtrack.forecast.features import kalman_forecast
 from vidtrack.forecast.lstm import LSTMConfig, TrajectoryLSTM, load_checkpoint, save_checkpoint
-from vidtrack.forecast.metrics import error_by_horizon, forecast_metrics
-from vidtrack.forecast.report import write_report
-from vidtrack.forecast.trainer import TrainConfig, TrainResult, train
-from vidtrack.forecast.training import WindowBatches, forecast_windows, gaussian_nll
-from vidtrack.forecast.trajectories import extra_windows
 from vidtrack.io.motchallenge import read_seqinfo
+from vidtrack.training.appearance import sequence_appearance
+from vidtrack.training.baselines import constant_velocity_forecast
+from vidtrack.training.batches import WindowBatches, forecast_windows, gaussian_nll
+from vidtrack.training.trainer import TrainConfig, TrainResult, train
+from vidtrack.training.trajectories import extra_windows
+from vidtrack.training.windows import TIMES, Augmentation, Windows, cut_windows
 
 log = logging.getLogger("vidtrack")
 
@@ -102,7 +103,7 @@ def train_forecaster(
 
     With `appearance`, clips with frames contribute the detector's appearance features (see `load_windows`) and the
     default model reads every feature (`motion_only=False`). `extra` top-down trajectory files (ETH/UCY, see
-    `forecast.trajectories`) add pseudo-box windows to training only, one every `extra_stride_s` per track; never
+    `training.trajectories`) add pseudo-box windows to training only, one every `extra_stride_s` per track; never
     to validation."""
     train_config = train_config or TrainConfig()
     model_config = model_config or LSTMConfig(motion_only=not appearance)

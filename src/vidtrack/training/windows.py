@@ -1,4 +1,5 @@
-"""Forecasting windows cut from labelled clips (MOTChallenge layout), their augmentation and their features.
+"""Forecasting windows cut from labelled clips (MOTChallenge layout) and their augmentation; their features are
+computed as at run time, by `vidtrack.forecast.features`.
 
 A window is one track at one moment ("now"):
 
@@ -9,7 +10,7 @@ A window is one track at one moment ("now"):
 Windows of all clips share `T` (the longest window, NaN-padded at the front), so that clips at 14, 25 and 30 fps mix
 in one batch; time enters the features in seconds.
 
-Appearance (clips with frames, see `forecast.appearance`): each window holds per past step only a row index into a
+Appearance (clips with frames, see `training.appearance`): each window holds per past step only a row index into a
 table of vectors that all its windows share (`Windows.vectors`), -1 where there is none; 100k windows cost 6 MB of
 indices instead of 1.4 GB of float16 vectors. Without a table every index is -1 and the features are motion-only.
 """
@@ -23,16 +24,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from vidtrack.detect.features import APPEARANCE, HAS_APPEARANCE, geometry_features, set_motion
+from vidtrack.detect.features import APPEARANCE
 from vidtrack.errors import InputError
+from vidtrack.forecast.features import OBSERVE_S
 from vidtrack.io.motchallenge import read_ground_truth, read_seqinfo
-from vidtrack.kalman import KalmanFilterXYAH
-from vidtrack.structures import FEATURE_DIM
 
 if TYPE_CHECKING:
-    from vidtrack.forecast.appearance import AppearanceTable
+    from vidtrack.training.appearance import AppearanceTable
 
-OBSERVE_S = 0.5  # PIE protocol: observe 0.5 s, predict up to 1.5 s
 STEP_S = 0.1
 TIMES = np.round(np.arange(1, 16) * STEP_S, 6)  # (15,) seconds ahead
 PAST_FRAMES = 16  # 0.5 s at 30 fps, and now
@@ -167,72 +166,6 @@ def _track_windows(
     steps = np.full(padded.shape[:2], -1)
     steps[:, PAST_FRAMES - n_past:] = np.where(np.isfinite(past[keep]).all(axis=2), past_index[keep], -1)
     return padded, future[keep], nows[keep], steps
-
-
-def filter_windows(past: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Run the tracker's Kalman filter over each window, frame by frame, as the tracker would.
-
-    Returns per-frame states (N, T, 8) after each update (NaN before the first observation), and the final state and
-    covariance (N, 8), (N, 8, 8) at now.
-    """
-    kalman = KalmanFilterXYAH()
-    n, t_len = past.shape[:2]
-    seen = np.isfinite(past).all(axis=2)
-    mean, cov = np.zeros((n, 8)), np.tile(np.eye(8), (n, 1, 1))
-    started = np.zeros(n, dtype=bool)
-    states = np.full((n, t_len, 8), np.nan)
-    for t in range(t_len):
-        if started.any():
-            mean[started], cov[started] = kalman.predict(mean[started], cov[started])
-        update = seen[:, t] & started
-        if update.any():
-            mean[update], cov[update] = kalman.update(mean[update], cov[update], past[update, t])
-        start = seen[:, t] & ~started
-        if start.any():
-            mean[start], cov[start] = kalman.initiate(past[start, t])
-            started |= start
-        states[seen[:, t], t] = mean[seen[:, t]]
-    return states, mean, cov
-
-
-def window_features(
-    past: np.ndarray, fps: np.ndarray, image_size: np.ndarray,
-    appearance: np.ndarray | None = None, vectors: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """The (N, T, 512) feature vectors the tracker would have stored for each observed past box, and the (N, T) mask
-    of observed frames. Motion comes from the tracker's Kalman filter. Appearance comes from `vectors` (M, 448) at
-    the (N, T) rows `appearance` (`Windows.appearance`), with `HAS_APPEARANCE` 1, on observed steps with a row >= 0;
-    elsewhere it is zero with `HAS_APPEARANCE` 0."""
-    n, t_len = past.shape[:2]
-    seen = np.isfinite(past).all(axis=2)
-    states, _, _ = filter_windows(past)
-    kalman = KalmanFilterXYAH()
-    frames = np.arange(t_len)[None].repeat(n, axis=0).astype(float)
-    first = np.where(seen, frames, np.inf).min(axis=1)  # (N,)
-    previous = np.full((n, t_len), np.nan)  # frame of the observation before each one
-    last_seen = np.full(n, np.nan)
-    for t in range(t_len):
-        previous[:, t] = last_seen
-        last_seen = np.where(seen[:, t], t, last_seen)
-    features = np.zeros((n, t_len, FEATURE_DIM), dtype=np.float32)
-    rows, cols = np.nonzero(seen)
-    window_fps = fps[rows]
-    sizes = image_size[rows]
-    # Geometry per image size: group rows by size (a handful of distinct clips per batch).
-    for size in np.unique(sizes, axis=0):
-        at = (sizes == size).all(axis=1)
-        r, c = rows[at], cols[at]
-        f = geometry_features(past[r, c], np.ones(len(r)), (int(size[0]), int(size[1])))
-        gap = np.nan_to_num(c - previous[r, c], nan=0.0)
-        velocity = np.where(gap[:, None] > 0, kalman.velocity(states[r, c]), 0.0) * window_fps[at, None]
-        set_motion(f, velocity.astype(np.float32), (gap / window_fps[at]).astype(np.float32),
-                   ((c - first[r]) / window_fps[at]).astype(np.float32), (int(size[0]), int(size[1])))
-        features[r, c] = f
-    if appearance is not None and vectors is not None:
-        r, c = np.nonzero(seen & (appearance >= 0))
-        features[r, c, APPEARANCE] = vectors[appearance[r, c]]
-        features[r, c, HAS_APPEARANCE] = 1.0
-    return features, seen
 
 
 @dataclass(frozen=True)
