@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from vidtrack.datasets import read_clips
 from vidtrack.forecast.constant_velocity import ConstantVelocityForecaster
 from vidtrack.forecast.kalman import KalmanForecaster
 from vidtrack.forecast.lstm import LSTMConfig, LSTMForecaster, TrajectoryLSTM
@@ -26,7 +27,8 @@ SEQUENCE = Path(__file__).resolve().parents[2] / "shared" / "data" / "MOT17" / "
 
 def training_speed(sequence: Path, batch_size: int, steps: int) -> float:
     """Windows per second through augmentation, features, forward, backward and the optimizer step."""
-    data = WindowBatches(cut_windows(sequence, stride_s=0), Augmentation(), seed=0)
+    clip, = read_clips(sequence)
+    data = WindowBatches(cut_windows(clip, stride_s=0), Augmentation(), seed=0)
     model = TrajectoryLSTM(LSTMConfig())
     optimizer = torch.optim.AdamW(model.parameters(), 2e-3)
     rng = np.random.default_rng(0)

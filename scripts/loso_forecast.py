@@ -6,7 +6,7 @@ is evaluated with its last checkpoint (the held-out loss is only logged).
 
     .venv/bin/python scripts/loso_forecast.py --data ../shared/data/MOT17/train --out runs/loso
 
-`--extra` adds top-down pedestrian trajectories (ETH/UCY files, see `vidtrack.training.trajectories`) to every fold's
+`--extra` adds top-down pedestrian trajectories (ETH/UCY files, see `vidtrack.datasets.eth_ucy`) to every fold's
 training windows, never to the held-out sequence:
 
     .venv/bin/python scripts/loso_forecast.py --out runs/loso-ethucy --extra ../shared/data/ETH-UCY/*.txt
@@ -18,7 +18,8 @@ import argparse
 import json
 from pathlib import Path
 
-from vidtrack.training.fit import evaluate_forecaster, find_sequences, train_forecaster
+from vidtrack.datasets import read_clips
+from vidtrack.training.fit import evaluate_forecaster, train_forecaster
 from vidtrack.training.trainer import TrainConfig
 
 METHODS = ("lstm", "kalman", "constant_velocity")
@@ -37,12 +38,12 @@ def main() -> None:
                         help="one extra window every SECONDS per track, direction and rate (default 1.6)")
     args = parser.parse_args()
     folds = {}
-    for sequence in find_sequences(args.data):
-        folder = args.out / sequence.name
+    for clip in read_clips(args.data):
+        folder = args.out / clip.name
         config = TrainConfig(epochs=args.epochs, patience=args.epochs, seed=args.seed)
-        train_forecaster(args.data, folder, val_sequences=[sequence.name], train_config=config, extra=args.extra,
+        train_forecaster(args.data, folder, val_sequences=[clip.name], train_config=config, extra=args.extra,
                          extra_stride_s=args.extra_stride)
-        folds[sequence.name] = evaluate_forecaster(sequence, folder / "last", folder / "eval")
+        folds[clip.name] = evaluate_forecaster(clip.source, folder / "last", folder / "eval")
     (args.out / "loso.json").write_text(json.dumps(folds, indent=2))
     table = markdown(folds)
     (args.out / "loso.md").write_text(table + "\n")

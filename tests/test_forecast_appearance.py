@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 from conftest import SHARED, shared_data
 from vidtrack.cli import main
+from vidtrack.datasets import read_clips
 from vidtrack.detect.detector import Detector
 from vidtrack.detect.features import APPEARANCE, HAS_APPEARANCE
 from vidtrack.detect.weights import resolve_weights
@@ -46,6 +47,12 @@ def clips(tmp_path_factory):
 @pytest.fixture(scope="module")
 def clip(clips):
     return clips / "MOT17-02-FRCNN"
+
+
+def labelled(folder):
+    """The clip of a sequence folder, as `vidtrack train` reads it."""
+    clip, = read_clips(folder)
+    return clip
 
 
 @pytest.fixture(scope="module")
@@ -153,7 +160,7 @@ def test_windows_have_appearance_exactly_on_the_frames_shown(clip, table, real, 
         order = np.lexsort((gt.track_id, gt.frame))
         vectors = np.random.default_rng(0).normal(size=(len(gt), 448)).astype(np.float16)
         table = AppearanceTable(gt.frame[order], gt.track_id[order], vectors)
-    windows = cut_windows(clip, appearance=table, stride_s=0, reverse=reverse, subsample=subsample)
+    windows = cut_windows(labelled(clip), appearance=table, stride_s=0, reverse=reverse, subsample=subsample)
     step = subsample * (-1 if reverse else 1)
     frames = windows.frame[:, None] - step * np.arange(PAST_FRAMES - 1, -1, -1)[None]  # (N, T) frame of each step
     seen = np.isfinite(windows.past).all(axis=2)
@@ -165,7 +172,7 @@ def test_windows_have_appearance_exactly_on_the_frames_shown(clip, table, real, 
 
 
 def test_features_carry_the_appearance(clip, table):
-    windows = cut_windows(clip, appearance=table)
+    windows = cut_windows(labelled(clip), appearance=table)
     features, seen = window_features(windows.past, windows.fps, windows.image_size, windows.appearance,
                                      windows.vectors)
     has = seen & (windows.appearance >= 0)
@@ -184,11 +191,11 @@ def test_features_carry_the_appearance(clip, table):
 
 
 def test_rows_augmentation_and_concatenation_keep_the_appearance(clip, clips, table):
-    windows = cut_windows(clip, appearance=table)
+    windows = cut_windows(labelled(clip), appearance=table)
     flipped = augment(windows, np.random.default_rng(0), Augmentation(flip=1.0))
     np.testing.assert_array_equal(flipped.appearance, windows.appearance)
     assert flipped.vectors is table.vectors and windows[::2].vectors is table.vectors
-    motion_only = cut_windows(clips / "no-frames")
+    motion_only = cut_windows(labelled(clips / "no-frames"))
     assert (motion_only.appearance == -1).all() and len(motion_only.vectors) == 0
     copy = replace(windows, vectors=windows.vectors.copy())  # another sequence's table
     both = Windows.concat([windows, motion_only, copy, windows[:10]])
@@ -203,7 +210,7 @@ def test_rows_augmentation_and_concatenation_keep_the_appearance(clip, clips, ta
 
 
 def test_a_model_that_is_not_motion_only_reads_the_appearance(clip, table):
-    windows = cut_windows(clip, appearance=table)
+    windows = cut_windows(labelled(clip), appearance=table)
     windows = windows[(windows.appearance >= 0).any(axis=1)]
     blind = replace(windows, appearance=np.full_like(windows.appearance, -1))
     torch.manual_seed(0)
@@ -229,7 +236,7 @@ def test_train_and_evaluate_with_appearance(clips, cache_root, table, tmp_path, 
     meta = json.loads((out / "best" / "config.json").read_text())
     assert meta["config"]["motion_only"] is False
     assert meta["data"]["appearance"] is True and meta["data"]["sequences_with_frames"] == ["MOT17-02-FRCNN"]
-    windows = load_windows([clips / "MOT17-02-FRCNN"], train=True, classes=(1,), appearance=True, device="cpu")
+    windows = load_windows(read_clips(clips / "MOT17-02-FRCNN"), train=True, appearance=True, device="cpu")
     assert (windows.appearance >= 0).any() and len(windows.vectors) == len(table)  # one table for all cuts
     evaluate_forecaster(clips, out / "best", tmp_path / "eval", appearance=True)
     report = json.loads((tmp_path / "eval" / "windows.json").read_text())

@@ -6,6 +6,7 @@ import torch
 
 from conftest import SHARED
 from vidtrack.config import TrackerConfig
+from vidtrack.datasets import read_clips
 from vidtrack.detect.features import GEOMETRY, MOTION
 from vidtrack.errors import InputError
 from vidtrack.forecast.features import kalman_base, window_features
@@ -19,9 +20,14 @@ from vidtrack.training.windows import PAST_FRAMES, TIMES, Augmentation, augment,
 MOT17 = SHARED / "MOT17" / "train"
 
 
+def sequence(name):
+    clip, = read_clips(MOT17 / name)
+    return clip
+
+
 @pytest.fixture(scope="module")
 def windows():
-    return cut_windows(MOT17 / "MOT17-09-FRCNN")
+    return cut_windows(sequence("MOT17-09-FRCNN"))
 
 
 def test_windows_follow_the_labels(windows):
@@ -40,7 +46,7 @@ def test_windows_follow_the_labels(windows):
 
 def test_fractional_times_are_interpolated():
     """At 14 fps, 0.1 s ahead is 1.4 frames: 60 % of frame 1 and 40 % of frame 2."""
-    w = cut_windows(MOT17 / "MOT17-05-FRCNN")
+    w = cut_windows(sequence("MOT17-05-FRCNN"))
     assert w.fps[0] == 14 and np.isnan(w.past[:, :PAST_FRAMES - 8]).all()  # 0.5 s at 14 fps is 8 frames
     from vidtrack.io.motchallenge import read_ground_truth
 
@@ -52,7 +58,7 @@ def test_fractional_times_are_interpolated():
 
 
 def test_subsampling_halves_the_frame_rate():
-    w = cut_windows(MOT17 / "MOT17-09-FRCNN", subsample=2)
+    w = cut_windows(sequence("MOT17-09-FRCNN"), subsample=2)
     assert (w.fps == 15).all() and np.isnan(w.past[:, :PAST_FRAMES - 9]).all()
 
 
@@ -61,9 +67,9 @@ def test_unusable_input_is_refused(tmp_path):
     (tmp_path / "seqinfo.ini").write_text("[Sequence]\nname=x\nframeRate=30\nseqLength=10\nimWidth=640\nimHeight=480\n")
     (tmp_path / "gt" / "gt.txt").write_text("1,1,10,10,20,40,1,1,1.0\n2,1,11,10,20,40,1,1,1.0\n")
     with pytest.raises(InputError, match="no track is long enough"):
-        cut_windows(tmp_path)
+        cut_windows(read_clips(tmp_path)[0])
     with pytest.raises(InputError, match="no usable track"):
-        cut_windows(tmp_path, classes=(2,))
+        cut_windows(read_clips(tmp_path, classes=(2,))[0])
 
 
 def test_augmentation_moves_past_and_future_together(windows):

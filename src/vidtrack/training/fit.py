@@ -5,77 +5,101 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
+from vidtrack.datasets import Clip, eth_ucy, jaad, motchallenge, read_clips
 from vidtrack.errors import InputError
 from vidtrack.evaluation.forecast_report import write_report
 from vidtrack.evaluation.forecasting import error_by_horizon, forecast_metrics
 from vidtrack.forecast.features import kalman_forecast
 from vidtrack.forecast.lstm import LSTMConfig, TrajectoryLSTM, load_checkpoint, save_checkpoint
-from vidtrack.io.motchallenge import read_seqinfo
 from vidtrack.training.appearance import sequence_appearance
 from vidtrack.training.baselines import constant_velocity_forecast
 from vidtrack.training.batches import WindowBatches, forecast_windows, gaussian_nll
 from vidtrack.training.trainer import TrainConfig, TrainResult, train
-from vidtrack.training.trajectories import extra_windows
 from vidtrack.training.windows import TIMES, Augmentation, Windows, cut_windows
 
 log = logging.getLogger("vidtrack")
 
-
-def find_sequences(data: str | os.PathLike) -> list[Path]:
-    """Sequence folders (with `seqinfo.ini` and `gt/gt.txt`) in `data`, or `data` itself if it is one."""
-    root = Path(data)
-    if not root.is_dir():
-        raise InputError(f"{root}: no such folder of labelled clips")
-    candidates = [root] if (root / "seqinfo.ini").is_file() else sorted(p for p in root.iterdir() if p.is_dir())
-    found = [p for p in candidates if (p / "seqinfo.ini").is_file() and (p / "gt" / "gt.txt").is_file()]
-    if not found:
-        raise InputError(f"{root}: no sequence folders with seqinfo.ini and gt/gt.txt (the MOTChallenge layout)")
-    return found
+Paths = str | os.PathLike | Sequence[str | os.PathLike]  # one path or several, whose clips are read together
 
 
-def split_sequences(
-    sequences: list[Path], *, val_split: float, val_names: list[str] | None, seed: int
-) -> tuple[list[Path], list[Path]]:
-    """Validation sequences by name, or a seeded fraction of them (none for `val_split` 0): never windows of one
-    sequence on both sides."""
+def read_data(
+    data: Paths, *, split: str | None = None, subset: str = "default", classes: tuple[int, ...] = (1,)
+) -> list[Clip]:
+    """The clips of every path in `data`, in order (see `vidtrack.datasets.read_clips`): MOTChallenge folders, JAAD
+    roots (`split` and `subset` choose the videos; every video without a split), ETH/UCY files. Clip names must be
+    unique, since validation splits and reports go by name."""
+    paths = [Path(data)] if isinstance(data, str | os.PathLike) else [Path(p) for p in data]
+    if (split is not None or subset != "default") and not any(jaad.detect(p) for p in paths):
+        raise InputError(f"split {split!r} and subset {subset!r} choose the videos of a JAAD root, but no data path is "
+                         f"one ({', '.join(map(str, paths))})")
+    clips = [clip for path in paths for clip in read_clips(path, split=split, subset=subset, classes=classes)]
+    seen: dict[str, Clip] = {}
+    for clip in clips:
+        if clip.name in seen:
+            raise InputError(f"two clips are named {clip.name} ({seen[clip.name].source} and {clip.source}); give each "
+                             "clip once")
+        seen[clip.name] = clip
+    return clips
+
+
+def split_clips(
+    clips: list[Clip], *, val_split: float, val_names: list[str] | None, seed: int
+) -> tuple[list[Clip], list[Clip]]:
+    """Validation clips by name, or a seeded fraction of them (none for `val_split` 0): never windows of one clip on
+    both sides."""
     if val_names:
-        names = {p.name for p in sequences}
+        names = {c.name for c in clips}
         missing = [n for n in val_names if n not in names]
         if missing:
             raise InputError(f"validation sequences {missing} are not among {sorted(names)}")
-        val = [p for p in sequences if p.name in val_names]
+        val = [c for c in clips if c.name in val_names]
     elif val_split == 0:
         val = []
     else:
-        count = min(max(1, round(val_split * len(sequences))), len(sequences) - 1)
-        if len(sequences) < 2:
+        count = min(max(1, round(val_split * len(clips))), len(clips) - 1)
+        if len(clips) < 2:
             raise InputError("a validation split needs at least two sequences")
-        order = np.random.default_rng(seed).permutation(len(sequences))
-        val = [sequences[i] for i in sorted(order[:count])]
-    return [p for p in sequences if p not in val], val
+        order = np.random.default_rng(seed).permutation(len(clips))
+        val = [clips[i] for i in sorted(order[:count])]
+    return [c for c in clips if c not in val], val
 
 
-def load_windows(
-    sequences: list[Path], *, train: bool, classes: tuple[int, ...], appearance: bool = False, device: str = "auto"
-) -> Windows:
+def load_windows(clips: list[Clip], *, train: bool, appearance: bool = False, device: str = "auto") -> Windows:
     """Training windows start at every frame, also run backwards in time and, for clips of 20 fps or more, at half
     the frame rate (so that the model sees several rates); evaluation windows start every 0.1 s.
 
-    With `appearance`, sequences with frames get their appearance table (computed by the detector on `device` once,
-    then read from the cache); the others stay motion-only."""
+    With `appearance`, clips with frames (MOTChallenge sequences with `img1/`) get their appearance table (computed
+    by the detector on `device` once, then read from the cache); the others stay motion-only."""
     parts = []
-    for sequence in sequences:
-        table = sequence_appearance(sequence, device=device) if appearance else None
+    for clip in clips:
+        with_frames = appearance and motchallenge.detect(clip.source)
+        table = sequence_appearance(clip.source, device=device) if with_frames else None
         if train:
-            rates = (1, 2) if read_seqinfo(sequence / "seqinfo.ini").fps >= 20 else (1,)
-            parts += [cut_windows(sequence, classes=classes, stride_s=0, reverse=reverse, subsample=k,
-                                  appearance=table) for reverse in (False, True) for k in rates]
+            rates = (1, 2) if clip.fps >= 20 else (1,)
+            parts += [cut_windows(clip, stride_s=0, reverse=reverse, subsample=k, appearance=table)
+                      for reverse in (False, True) for k in rates]
         else:
-            parts.append(cut_windows(sequence, classes=classes, appearance=table))
+            parts.append(cut_windows(clip, appearance=table))
+    return Windows.concat(parts)
+
+
+def extra_windows(
+    paths: list[Path], *, stride_s: float = 1.6, rates: tuple[float, ...] = (30.0, 15.0), seed: int = 0
+) -> Windows:
+    """Training windows from ETH/UCY trajectory files (`vidtrack.datasets.eth_ucy`): each played forwards and
+    backwards, at each video rate of `rates` (MOT17's clips run at 30 fps and, halved, 15), one window every
+    `stride_s` seconds per track (the default gives about as many windows from all eight ETH/UCY files as from three
+    MOT17 clips). Each rate and direction draws its own virtual cameras."""
+    parts = []
+    for path in paths:
+        for k, (rate, reverse) in enumerate((r, b) for r in rates for b in (False, True)):
+            clip, = eth_ucy.read(path, fps=rate, seed=seed * 16 + k)
+            parts.append(cut_windows(clip, stride_s=stride_s, reverse=reverse))
     return Windows.concat(parts)
 
 
@@ -85,10 +109,14 @@ def appearance_sequences(windows: Windows) -> list[str]:
 
 
 def train_forecaster(
-    data: str | os.PathLike,
+    data: Paths,
     out: str | os.PathLike,
     *,
-    val_split: float = 0.25,
+    split: str | None = None,
+    subset: str = "default",
+    val_data: Paths | None = None,
+    val_data_split: str | None = None,
+    val_split: float | None = None,
     val_sequences: list[str] | None = None,
     classes: tuple[int, ...] = (1,),
     model_config: LSTMConfig | None = None,
@@ -99,30 +127,47 @@ def train_forecaster(
     extra: list[Path] | None = None,
     extra_stride_s: float = 1.6,
 ) -> TrainResult:
-    """Train the residual LSTM on the labelled clips in `data`; checkpoints in `out/best` and `out/last`.
+    """Train the residual LSTM on the labelled clips of `data` (see `read_data`); checkpoints in `out/best` and
+    `out/last`.
 
+    Validation is by clip, never by window: the clips of `val_data` (`val_data_split` choosing JAAD videos, e.g.
+    "val"), or else the `val_sequences` named, or else a seeded `val_split` fraction of the clips (0.25 by default).
     With `appearance`, clips with frames contribute the detector's appearance features (see `load_windows`) and the
     default model reads every feature (`motion_only=False`). `extra` top-down trajectory files (ETH/UCY, see
-    `training.trajectories`) add pseudo-box windows to training only, one every `extra_stride_s` per track; never
-    to validation."""
+    `extra_windows`) add pseudo-box windows to training only, one every `extra_stride_s` per track; never to
+    validation."""
     train_config = train_config or TrainConfig()
     model_config = model_config or LSTMConfig(motion_only=not appearance)
     if appearance and model_config.motion_only:
         log.warning("appearance features are computed but a motion-only model masks them out")
-    train_seqs, val_seqs = split_sequences(find_sequences(data), val_split=val_split, val_names=val_sequences,
-                                           seed=train_config.seed)
+    clips = read_data(data, split=split, subset=subset, classes=classes)
+    if val_data is None:
+        train_clips, val_clips = split_clips(clips, val_split=0.25 if val_split is None else val_split,
+                                             val_names=val_sequences, seed=train_config.seed)
+    elif val_split is not None or val_sequences:
+        raise InputError("val_data gives the validation clips, val_split and val_sequences choose them among the "
+                         "training data: give one or the other")
+    else:
+        train_clips, val_clips = clips, read_data(val_data, split=val_data_split, subset=subset, classes=classes)
+        both = sorted({c.name for c in train_clips} & {c.name for c in val_clips})
+        if both:
+            shown = ", ".join(both[:3]) + (", ..." if len(both) > 3 else "")
+            raise InputError(f"{len(both)} clips are in both the training and the validation data ({shown}); "
+                             "validate on other videos, e.g. another JAAD split list")
     augmentation = Augmentation() if augment else None
-    load = dict(classes=classes, appearance=appearance, device=train_config.device)
-    train_windows = load_windows(train_seqs, train=True, **load)
+    load = dict(appearance=appearance, device=train_config.device)
+    train_windows = load_windows(train_clips, train=True, **load)
     more = extra_windows([Path(p) for p in extra], stride_s=extra_stride_s, seed=train_config.seed) if extra else None
     if more is not None:
         train_windows = Windows.concat([train_windows, more])
     train_set = WindowBatches(train_windows, augmentation, train_config.seed)
-    val_set = WindowBatches(load_windows(val_seqs, train=False, **load)) if val_seqs else None
+    val_set = WindowBatches(load_windows(val_clips, train=False, **load)) if val_clips else None
     with_frames = sorted(set(appearance_sequences(train_set.windows)) |
                          set(appearance_sequences(val_set.windows) if val_set else ()))
     metadata = {
-        "data": {"train": [p.name for p in train_seqs], "val": [p.name for p in val_seqs], "classes": list(classes),
+        "data": {"train": [c.name for c in train_clips], "val": [c.name for c in val_clips], "classes": list(classes),
+                 "sources": _sources(data, split, subset),
+                 "val_sources": _sources(val_data, val_data_split, subset) if val_data is not None else None,
                  "train_windows": len(train_set), "val_windows": len(val_set) if val_set else 0,
                  "appearance": appearance, "sequences_with_frames": with_frames},
         "training": {k: v for k, v in vars(train_config).items()},
@@ -136,8 +181,8 @@ def train_forecaster(
 
 
 def evaluate_forecaster(
-    data: str | os.PathLike, checkpoint: str | os.PathLike | None, out: str | os.PathLike, *,
-    classes: tuple[int, ...] = (1,), appearance: bool | None = None,
+    data: Paths, checkpoint: str | os.PathLike | None, out: str | os.PathLike, *, split: str | None = None,
+    subset: str = "default", classes: tuple[int, ...] = (1,), appearance: bool | None = None,
 ) -> dict[str, dict]:
     """Compare the LSTM with constant velocity and the Kalman filter on the same windows (PIE protocol: observe
     0.5 s, predict 1.5 s); writes metrics.md, metrics.json and error_by_horizon.png to `out`. With `appearance` (by
@@ -148,7 +193,8 @@ def evaluate_forecaster(
     model = load_checkpoint(checkpoint or default_checkpoint())
     if appearance is None:
         appearance = not model.config.motion_only
-    windows = load_windows(find_sequences(data), train=False, classes=classes, appearance=appearance)
+    clips = read_data(data, split=split, subset=subset, classes=classes)
+    windows = load_windows(clips, train=False, appearance=appearance)
     lstm, lstm_std = forecast_windows(model, windows)
     kalman, kalman_std = kalman_forecast(windows.past, windows.fps, TIMES)
     predictions = {
@@ -163,3 +209,9 @@ def evaluate_forecaster(
         {"sequences": sorted(set(windows.sequence.tolist())), "windows": len(windows),
          "sequences_with_appearance": appearance_sequences(windows)}, indent=2))
     return results
+
+
+def _sources(data: Paths, split: str | None, subset: str) -> dict:
+    """Where the clips came from, for a checkpoint's metadata."""
+    paths = [data] if isinstance(data, str | os.PathLike) else data
+    return {"paths": [str(p) for p in paths], "split": split, "subset": subset}

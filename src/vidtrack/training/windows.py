@@ -1,4 +1,4 @@
-"""Forecasting windows cut from labelled clips (MOTChallenge layout) and their augmentation; their features are
+"""Forecasting windows cut from labelled clips (`vidtrack.datasets`) and their augmentation; their features are
 computed as at run time, by `vidtrack.forecast.features`.
 
 A window is one track at one moment ("now"):
@@ -17,9 +17,7 @@ indices instead of 1.4 GB of float16 vectors. Without a table every index is -1 
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field, fields, replace
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -27,9 +25,9 @@ import numpy as np
 from vidtrack.detect.features import APPEARANCE
 from vidtrack.errors import InputError
 from vidtrack.forecast.features import OBSERVE_S
-from vidtrack.io.motchallenge import read_ground_truth, read_seqinfo
 
 if TYPE_CHECKING:
+    from vidtrack.datasets import Clip
     from vidtrack.training.appearance import AppearanceTable
 
 STEP_S = 0.1
@@ -83,9 +81,8 @@ _ROW_FIELDS = [f for f in fields(Windows) if not f.metadata.get("shared")]
 
 
 def cut_windows(
-    sequence: str | os.PathLike,
+    clip: Clip,
     *,
-    classes: tuple[int, ...] = (1,),
     min_visibility: float = 0.25,
     stride_s: float = 0.1,
     min_observed: int = 2,
@@ -93,35 +90,27 @@ def cut_windows(
     subsample: int = 1,
     appearance: AppearanceTable | None = None,
 ) -> Windows:
-    """Cut windows from a MOTChallenge sequence folder (`seqinfo.ini` and `gt/gt.txt`).
+    """Cut windows from the labelled tracks of a clip (`vidtrack.datasets.read_clips`).
 
     A past box counts as observed when its visibility is at least `min_visibility` (a detector would miss it
     otherwise); future truth uses every labelled box, occluded or not. Windows need `min_observed` observed past
     boxes, an observed now, and a known box at the last forecast time. Two augmentations: `reverse` plays each track
     backwards (people walk both ways), and `subsample` keeps every k-th frame, as if the clip ran at fps / k.
-    With an `appearance` table of the sequence, each observed past box points to its (frame, track id) row in it.
+    With an `appearance` table of the clip, each observed past box points to its (frame, track id) row in it.
     """
-    folder = Path(sequence)
-    info = read_seqinfo(folder / "seqinfo.ini")
-    gt = read_ground_truth(folder / "gt" / "gt.txt")
-    gt = gt[gt.consider & np.isin(gt.class_id, classes)]
-    if len(gt) == 0:
-        raise InputError(f"{folder / 'gt' / 'gt.txt'}: no usable track (classes {list(classes)}, consider = 1)")
-    fps = info.fps / subsample
+    if not clip.tracks:
+        raise InputError(f"{clip.source}: no usable track in {clip.name} (of the classes or labels read)")
+    fps = clip.fps / subsample
     if round(OBSERVE_S * fps) + 1 > PAST_FRAMES:
-        raise InputError(f"{folder}: {fps} fps is above the 30 fps that windows are sized for")
+        raise InputError(f"{clip.source}: {fps} fps is above the 30 fps that windows are sized for")
     stride = max(1, round(stride_s * fps))
     table = appearance.vectors if appearance is not None else np.zeros((0, APPEARANCE.stop), dtype=np.float16)
     parts = []
-    for track_id in np.unique(gt.track_id):
-        rows = gt[gt.track_id == track_id]
-        first, last = int(rows.frame.min()), int(rows.frame.max())
-        boxes = np.full((last - first + 1, 4), np.nan)  # every labelled box, by frame
-        boxes[rows.frame - first] = rows.xyxy
-        seen = np.full(len(boxes), False)
-        seen[rows.frame - first] = rows.visibility >= min_visibility
-        frames = np.arange(first, last + 1)
-        looks = appearance.rows(frames, np.full(len(frames), track_id)) if appearance is not None else \
+    for track in clip.tracks:
+        boxes = track.boxes  # every labelled box, by frame
+        seen = track.visibility >= min_visibility  # NaN (unlabelled): False
+        frames = track.frames
+        looks = appearance.rows(frames, np.full(len(frames), track.track_id)) if appearance is not None else \
             np.full(len(frames), -1, dtype=np.int32)
         if reverse:
             boxes, seen, frames, looks = boxes[::-1], seen[::-1], frames[::-1], looks[::-1]
@@ -132,13 +121,13 @@ def cut_windows(
                 count = len(nows)
                 parts.append(Windows(
                     past=past, future=future, fps=np.full(count, fps),
-                    image_size=np.tile([info.width, info.height], (count, 1)), sequence=np.full(count, info.name),
-                    track_id=np.full(count, int(track_id)), frame=frames[phase::subsample][nows],
+                    image_size=np.tile(clip.image_size, (count, 1)), sequence=np.full(count, clip.name),
+                    track_id=np.full(count, track.track_id), frame=frames[phase::subsample][nows],
                     appearance=np.where(steps >= 0, looks[phase::subsample][np.maximum(steps, 0)], -1).astype(np.int32),
                     vectors=table,
                 ))
     if not parts:
-        raise InputError(f"{folder}: no track is long enough for a {OBSERVE_S} s + {TIMES[-1]} s window")
+        raise InputError(f"{clip.source}: no track is long enough for a {OBSERVE_S} s + {TIMES[-1]} s window")
     return Windows.concat(parts)
 
 

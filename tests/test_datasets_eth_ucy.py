@@ -1,21 +1,21 @@
-"""Top-down pedestrian trajectories (ETH/UCY) as pseudo-box forecasting windows."""
+"""Top-down pedestrian trajectories (ETH/UCY) as clips of pseudo-box tracks, and the windows cut from them."""
 
 import numpy as np
 import pytest
 
 from conftest import SHARED, shared_data
+from vidtrack.datasets import eth_ucy
+from vidtrack.datasets.eth_ucy import PERSON_HEIGHT_M, Camera, pseudo_boxes, read_trajectories, resample
 from vidtrack.errors import InputError
-from vidtrack.training.trajectories import (
-    PERSON_HEIGHT_M,
-    Camera,
-    pseudo_boxes,
-    read_trajectories,
-    resample,
-    trajectory_windows,
-)
-from vidtrack.training.windows import PAST_FRAMES, TIMES, Windows
+from vidtrack.training.windows import PAST_FRAMES, TIMES, Windows, cut_windows
 
 ETH_UCY = SHARED / "ETH-UCY"
+
+
+def trajectory_windows(path, *, fps=15.0, seed=0, camera=None, **cut):
+    """The windows of a file's clip at `fps`, cut as `vidtrack train` cuts any clip."""
+    clip, = eth_ucy.read(path, fps=fps, seed=seed, camera=camera or Camera())
+    return cut_windows(clip, **cut)
 
 
 def write(path, rows):
@@ -111,7 +111,7 @@ def test_gaps_are_not_bridged(tmp_path):
 
 def test_a_single_annotation_or_a_short_track_gives_no_window(tmp_path):
     path = write(tmp_path / "short.txt", [(10, 1, 0.0, 0.0), *straight(pedestrian=2, count=5)])
-    with pytest.raises(InputError, match="no trajectory is long enough"):
+    with pytest.raises(InputError, match="no track is long enough"):
         trajectory_windows(path)
 
 

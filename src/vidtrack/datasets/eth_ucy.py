@@ -1,4 +1,4 @@
-"""Top-down pedestrian trajectories (ETH/UCY) as extra forecasting windows: pseudo-box tracks in a virtual video.
+"""Top-down pedestrian trajectories (ETH/UCY) as clips: pseudo-box tracks in a virtual video.
 
 An ETH/UCY file has one row per pedestrian per annotated frame, ``frame  pedestrian-id  x  y`` (metres on the ground
 plane, tab- or comma-separated), frame numbers stepping by 10 = 0.4 s. These are real human motions from other
@@ -20,10 +20,11 @@ each trajectory is turned into a box track:
    (a 60-90 degree view on a 1920 px image), and the mean depth follows; depths are kept at least
    `Camera.min_depth_m` away. Aspect (width / height) is drawn per trajectory from `Camera.aspect`.
 
-The windows are cut exactly as `windows.cut_windows` cuts MOTChallenge tracks (`windows._track_windows`: same
-`PAST_FRAMES` layout, `TIMES` horizon, fps, image size), with the file stem as sequence name, the pedestrian id as
-track id, and frames numbered on the virtual video's clock (frame n is at n / fps seconds of the file's clock). The
-camera draws are seeded by (`seed`, file stem, pedestrian id), so a file gives the same windows every time.
+Each file becomes one clip named after the file stem, at `fps`, of image size `IMAGE_SIZE`; each unbroken piece of a
+trajectory becomes one `LabelledTrack` (visibility 1) whose `track_id` and `name` are the pedestrian's, so a
+pedestrian with a gap gives several tracks with one id. Frames are numbered on the virtual video's clock (frame n is
+at n / fps seconds of the file's clock). The camera draws are seeded by (`seed`, file stem, pedestrian id), so a file
+gives the same clip every time.
 """
 
 from __future__ import annotations
@@ -36,11 +37,11 @@ from pathlib import Path
 import numpy as np
 from scipy.interpolate import PchipInterpolator
 
+from vidtrack.datasets.base import Clip, LabelledTrack, wrong_layout
 from vidtrack.errors import InputError
-from vidtrack.forecast.features import OBSERVE_S
 from vidtrack.io.motchallenge import _check_integers, _read_fields, _to_array, find_duplicate_ids
-from vidtrack.training.windows import PAST_FRAMES, TIMES, Windows, _track_windows
 
+LAYOUT = "an ETH/UCY trajectory file (.txt, 4 columns: frame, pedestrian id, x, y)"
 _COLUMNS = "frame, pedestrian id, x, y"
 STEP_S = 0.4  # seconds between annotations
 FRAME_STEP = 10  # frame numbers between annotations
@@ -145,34 +146,34 @@ def pseudo_boxes(
     return np.stack([u - aspect * h / 2, foot - h, u + aspect * h / 2, foot], axis=1)
 
 
-def trajectory_windows(
+def detect(path: str | os.PathLike) -> bool:
+    """A .txt file whose first row has the four columns frame, pedestrian id, x, y."""
+    path = Path(path)
+    if not (path.is_file() and path.suffix == ".txt"):
+        return False
+    with path.open(encoding="utf-8-sig", errors="replace") as f:
+        first = next((line.strip() for line in f if line.strip()), "")
+    return len(first.split(",") if "," in first else first.split()) == 4
+
+
+def read(
     path: str | os.PathLike,
     *,
     fps: float = 15.0,
-    stride_s: float = 0.1,
-    min_observed: int = 2,
-    reverse: bool = False,
-    subsample: int = 1,
     seed: int = 0,
     camera: Camera = Camera(),
     image_size: tuple[int, int] = IMAGE_SIZE,
     step_s: float = STEP_S,
     frame_step: int = FRAME_STEP,
-) -> Windows:
-    """Windows from an ETH/UCY file, as `windows.cut_windows` cuts them from a MOTChallenge sequence.
-
-    Each pedestrian is resampled to `fps` and seen by a virtual camera (module docstring); every pseudo-box counts as
-    observed. `stride_s`, `min_observed`, `reverse` (play each track backwards) and `subsample` (keep every k-th
-    frame: a clip at fps / k) mean what they mean for `cut_windows`. Time: frame number * `step_s` / `frame_step`.
-    """
+) -> list[Clip]:
+    """The file as one clip of pseudo-box tracks at `fps` (see the module docstring). Time: frame number * `step_s`
+    / `frame_step`."""
+    if not detect(path):
+        raise wrong_layout(path, LAYOUT)
     data = read_trajectories(path)
     name = data.path.stem
-    rate = fps / subsample
-    if round(OBSERVE_S * rate) + 1 > PAST_FRAMES:
-        raise InputError(f"{data.path}: {rate} fps is above the 30 fps that windows are sized for")
-    stride = max(1, round(stride_s * rate))
     times = data.frame * (step_s / frame_step)
-    parts = []
+    tracks = []
     for pedestrian in np.unique(data.pedestrian):
         rows = np.flatnonzero(data.pedestrian == pedestrian)
         rows = rows[np.argsort(data.frame[rows], kind="stable")]
@@ -180,36 +181,9 @@ def trajectory_windows(
         if not pieces:
             continue
         rng = np.random.default_rng([seed, zlib.crc32(name.encode()), int(pedestrian) % 2**32])
-        boxes_all = pseudo_boxes(np.concatenate([p for _, p in pieces]), rng, camera, image_size)
+        boxes = pseudo_boxes(np.concatenate([p for _, p in pieces]), rng, camera, image_size)
         offsets = np.cumsum([0] + [len(f) for f, _ in pieces])
         for (frames, _), start, stop in zip(pieces, offsets[:-1], offsets[1:]):
-            boxes = boxes_all[start:stop]
-            if reverse:
-                boxes, frames = boxes[::-1], frames[::-1]
-            for phase in range(subsample):
-                b = boxes[phase::subsample]
-                past, future, nows, _ = _track_windows(b, np.ones(len(b), dtype=bool), rate, stride, min_observed)
-                if len(nows):
-                    count = len(nows)
-                    parts.append(Windows(
-                        past=past, future=future, fps=np.full(count, rate),
-                        image_size=np.tile(image_size, (count, 1)), sequence=np.full(count, name),
-                        track_id=np.full(count, int(pedestrian)), frame=frames[phase::subsample][nows],
-                    ))
-    if not parts:
-        raise InputError(f"{data.path}: no trajectory is long enough for a {OBSERVE_S} s + {TIMES[-1]} s window")
-    return Windows.concat(parts)
-
-
-def extra_windows(
-    paths: list[Path], *, stride_s: float = 1.6, rates: tuple[float, ...] = (30.0, 15.0), seed: int = 0
-) -> Windows:
-    """Training windows from trajectory files: each played forwards and backwards, at each video rate of `rates`
-    (MOT17's clips run at 30 fps and, halved, 15), one window every `stride_s` seconds per track (the default gives
-    about as many windows from all eight ETH/UCY files as from three MOT17 clips). Each rate and direction draws its
-    own virtual cameras."""
-    parts = []
-    for path in paths:
-        for k, (rate, reverse) in enumerate((r, b) for r in rates for b in (False, True)):
-            parts.append(trajectory_windows(path, fps=rate, stride_s=stride_s, reverse=reverse, seed=seed * 16 + k))
-    return Windows.concat(parts)
+            tracks.append(LabelledTrack(int(pedestrian), int(frames[0]), boxes[start:stop], np.ones(stop - start),
+                                        name=str(int(pedestrian))))
+    return [Clip(name, float(fps), image_size, tracks, data.path)]
