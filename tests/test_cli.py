@@ -1,4 +1,4 @@
-"""End to end: the `vidtrack track` command on real clips, and its one-line errors."""
+"""End to end: the `vidtrack` commands on real clips and labels, and their one-line errors."""
 
 import json
 import subprocess
@@ -10,13 +10,15 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from conftest import SHARED
+from conftest import SHARED, small_jaad
 from vidtrack.cli import main
 from vidtrack.io.motchallenge import read_detections, read_ground_truth
 
 REPO = Path(__file__).resolve().parents[1]
 CLIP = SHARED / "videos" / "car-detection.mp4"
 SEQ = SHARED / "MOT17" / "train" / "MOT17-02-FRCNN"
+MOT17 = SHARED / "MOT17" / "train"
+JAAD = SHARED / "JAAD"
 
 
 def vidtrack(*args: str) -> subprocess.CompletedProcess:
@@ -130,3 +132,41 @@ def test_training_on_a_malformed_label_file_names_the_line(tmp_path):
     (clip / "gt" / "gt.txt").write_text("1,1,10,10,20,40,1,1,1.0\n2,1,x,10,20,40,1,1,1.0\n")
     result = vidtrack("train", "--data", str(clip), "--out", str(tmp_path / "out"), "--val-split", "0")
     assert result.returncode == 1 and "gt.txt:2" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_training_data_errors_are_one_line(tmp_path):
+    runner = CliRunner()
+    out = str(tmp_path / "out")
+    for args, message in [
+        (["train", "--data", str(JAAD), "--split", "dev", "--out", out], "unknown JAAD split 'dev'"),
+        (["train", "--data", str(MOT17), "--split", "val", "--out", out], "no data path is one"),
+        (["train", "--data", str(JAAD), "--val-data", str(JAAD), "--val-split", "0.2", "--out", out],
+         "give one or the other"),
+        (["eval", "forecast", "--data", str(JAAD / "split_ids"), "--out", out], "no labelled clips found"),
+        (["eval", "forecast", "--data", str(MOT17), "--data", str(MOT17 / "MOT17-09-FRCNN"), "--out", out],
+         "two clips are named MOT17-09-FRCNN"),
+    ]:
+        result = runner.invoke(main, args)
+        assert result.exit_code == 1, (args, result.output)
+        lines = result.output.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], (args, result.output)
+
+
+def test_train_on_jaad_validates_on_other_videos(tmp_path):
+    root = small_jaad(tmp_path / "JAAD")
+    out = tmp_path / "fc"
+    result = CliRunner().invoke(main, ["train", "--data", str(root), "--split", "train", "--val-data", str(root),
+                                       "--val-data-split", "val", "--out", str(out), "--epochs", "1",
+                                       "--batch-size", "512", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    data = json.loads((out / "best" / "config.json").read_text())["data"]
+    assert data["train"] == ["video_0001", "video_0002"] and data["val"] == ["video_0003"]
+    assert data["val_windows"] > 0 and data["sources"]["split"] == "train"
+    evaluated = CliRunner().invoke(main, ["eval", "forecast", "--data", str(root), "--split", "val", "--checkpoint",
+                                          str(out / "best"), "--out", str(tmp_path / "eval")])
+    assert evaluated.exit_code == 0, evaluated.output
+    assert json.loads((tmp_path / "eval" / "windows.json").read_text())["sequences"] == ["video_0003"]
+    same = CliRunner().invoke(main, ["train", "--data", str(root), "--val-data", str(root), "--val-data-split", "val",
+                                     "--out", str(tmp_path / "fc2")])
+    assert same.exit_code == 1
+    assert "1 clips are in both the training and the validation data (video_0003)" in same.output

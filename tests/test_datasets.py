@@ -1,13 +1,12 @@
 """Labelled clips from real files: JAAD, MOTChallenge and ETH/UCY through `vidtrack.datasets.read_clips`."""
 
 import re
-import shutil
 import time
 
 import numpy as np
 import pytest
 
-from conftest import SHARED, shared_data
+from conftest import SHARED, shared_data, small_jaad
 from vidtrack.datasets import READERS, Clip, eth_ucy, jaad, motchallenge, read_clips
 from vidtrack.errors import InputError
 from vidtrack.training.fit import extra_windows, read_data
@@ -19,19 +18,6 @@ ETH_UCY = SHARED / "ETH-UCY"
 VIDEO_1 = JAAD / "annotations" / "video_0001.xml"
 
 pytestmark = shared_data
-
-
-def small_jaad(root, videos=("video_0001", "video_0002", "video_0003"), train=("video_0001", "video_0002"),
-               val=("video_0003",)):
-    """A JAAD root with a few of the real videos and split lists of our own."""
-    for folder, suffix in (("annotations", ".xml"), ("annotations_vehicle", "_vehicle.xml")):
-        (root / folder).mkdir(parents=True)
-        for video in videos:
-            shutil.copy(JAAD / folder / f"{video}{suffix}", root / folder / f"{video}{suffix}")
-    (root / "split_ids" / "default").mkdir(parents=True)
-    (root / "split_ids" / "default" / "train.txt").write_text("".join(f"{v}\n" for v in train))
-    (root / "split_ids" / "default" / "val.txt").write_text("".join(f"{v}\n" for v in val))
-    return root
 
 
 # --- JAAD ---

@@ -151,13 +151,31 @@ def _show(result, painter) -> bool:
         return False
 
 
+_DATA_HELP = ("Labelled clips: a MOTChallenge sequence folder (seqinfo.ini, gt/gt.txt) or a folder of them, a JAAD "
+              "root (annotations/, split_ids/) or an ETH/UCY trajectory file; repeat for several.")
+
+
+def _data_options(command):
+    """--data (repeatable), --split and --subset, shared by `train` and `eval forecast`."""
+    command = click.option("--subset", default="default", show_default=True, metavar="NAME",
+                           help="JAAD: the subset of the split lists (default, high_visibility, all_videos).")(command)
+    command = click.option("--split", metavar="NAME", help="JAAD: the videos of this split list (train, val, "
+                           "test); every video without it.")(command)
+    return click.option("--data", required=True, multiple=True, type=click.Path(path_type=Path),
+                        help=_DATA_HELP)(command)
+
+
 @main.command()
-@click.option("--data", required=True, type=click.Path(path_type=Path),
-              help="Folder of labelled clips in the MOTChallenge layout (seqinfo.ini, gt/gt.txt), or one clip.")
+@_data_options
 @click.option("--out", type=click.Path(path_type=Path), default=Path("runs/forecaster"), show_default=True)
-@click.option("--val-split", type=float, default=0.25, show_default=True,
-              help="Fraction of sequences to validate on; 0 trains on all and keeps the last epoch.")
-@click.option("--val-sequences", multiple=True, help="Validate on these sequences (names) instead of a random split.")
+@click.option("--val-data", multiple=True, type=click.Path(path_type=Path),
+              help="Validate on these clips instead of on part of --data (e.g. the JAAD root with --val-data-split "
+              "val).")
+@click.option("--val-data-split", metavar="NAME", help="JAAD: the split list of the --val-data videos (e.g. val).")
+@click.option("--val-split", type=float, help="Fraction of the --data clips to validate on  [default: 0.25]; 0 "
+              "trains on all and keeps the last epoch.")
+@click.option("--val-sequences", multiple=True, help="Validate on these --data clips (MOT sequence names, JAAD video "
+              "ids) instead of a random split.")
 @click.option("--epochs", type=int, default=40, show_default=True)
 @click.option("--batch-size", type=int, default=256, show_default=True)
 @click.option("--lr", type=float, default=2e-3, show_default=True)
@@ -167,15 +185,28 @@ def _show(result, painter) -> bool:
 @click.option("--no-resume", is_flag=True, help="Start over even if OUT holds an interrupted run.")
 @click.option("--appearance", is_flag=True, help="Also learn from the detector's appearance features on clips with "
               "frames (img1/), computed once and cached in ~/.cache/vidtrack/appearance; the model reads all features.")
-def train(data, out, val_split, val_sequences, epochs, batch_size, lr, seed, device, no_augment, no_resume,
-          appearance) -> None:
-    """Train the LSTM forecaster on labelled clips; also runs under torchrun for several processes."""
+def train(data, split, subset, out, val_data, val_data_split, val_split, val_sequences, epochs, batch_size, lr, seed,
+          device, no_augment, no_resume, appearance) -> None:
+    """Train the LSTM forecaster on labelled clips; also runs under torchrun for several processes.
+
+    \b
+    Examples:
+      vidtrack train --data MOT17/train --val-sequences MOT17-09-FRCNN
+      vidtrack train --data JAAD --split train --val-data JAAD --val-data-split val
+    """
     from vidtrack.forecast.lstm import LSTMConfig
     from vidtrack.training.fit import train_forecaster
     from vidtrack.training.trainer import TrainConfig
 
+    if val_data_split is not None and not val_data:
+        raise VidtrackError("--val-data-split chooses among the --val-data videos; give --val-data too")
+    if val_data and (val_split is not None or val_sequences):
+        raise VidtrackError("--val-data gives the validation clips, --val-split and --val-sequences choose them among "
+                            "--data: give one or the other")
     config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=device)
-    result = train_forecaster(data, out, val_split=val_split, val_sequences=list(val_sequences) or None,
+    result = train_forecaster(data, out, split=split, subset=subset, val_data=list(val_data) or None,
+                              val_data_split=val_data_split, val_split=val_split,
+                              val_sequences=list(val_sequences) or None,
                               model_config=LSTMConfig(motion_only=not appearance), train_config=config,
                               augment=not no_augment, resume=not no_resume, appearance=appearance)
     click.echo(f"best validation loss {result.best_val_loss:.4f} at epoch {result.best_epoch} of "
@@ -205,14 +236,14 @@ def evaluate_track(gt, results, out) -> None:
 
 
 @evaluate.command("forecast")
-@click.option("--data", required=True, type=click.Path(path_type=Path), help="Folder of labelled clips.")
+@_data_options
 @click.option("--checkpoint", type=click.Path(path_type=Path), help="Forecaster folder; the shipped one by default.")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("runs/eval-forecast"), show_default=True)
-def evaluate_forecast(data, checkpoint, out) -> None:
+def evaluate_forecast(data, split, subset, checkpoint, out) -> None:
     """Compare the LSTM with constant velocity and the Kalman filter: observe 0.5 s, predict 1.5 s."""
     from vidtrack.evaluation.forecast_report import markdown_table
     from vidtrack.training.fit import evaluate_forecaster
 
-    results = evaluate_forecaster(data, checkpoint, out)
+    results = evaluate_forecaster(data, checkpoint, out, split=split, subset=subset)
     click.echo(markdown_table(results))
     click.echo(f"table, JSON and plot in {out}")
