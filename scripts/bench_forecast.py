@@ -19,7 +19,7 @@ from vidtrack.datasets import read_clips
 from vidtrack.forecast.constant_velocity import ConstantVelocityForecaster
 from vidtrack.forecast.kalman import KalmanForecaster
 from vidtrack.forecast.lstm import LSTMConfig, LSTMForecaster, TrajectoryLSTM
-from vidtrack.training.batches import WindowBatches, gaussian_nll
+from vidtrack.training.batches import WindowBatches, forecast_loss
 from vidtrack.training.windows import Augmentation, cut_windows
 
 SEQUENCE = Path(__file__).resolve().parents[2] / "shared" / "data" / "MOT17" / "train" / "MOT17-09-FRCNN"
@@ -36,7 +36,7 @@ def training_speed(sequence: Path, batch_size: int, steps: int) -> float:
     for step in range(steps + 2):
         if step == 2:  # two warm-up steps
             start = time.perf_counter()
-        loss = gaussian_nll(model, data.collate(list(rng.integers(0, len(data), batch_size))))
+        loss = forecast_loss(model, data.collate(list(rng.integers(0, len(data), batch_size))))
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()

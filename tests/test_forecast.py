@@ -13,7 +13,6 @@ import torch
 from vidtrack.detect.features import AGE
 from vidtrack.errors import WeightsError
 from vidtrack.forecast.constant_velocity import ConstantVelocityForecaster, fit_velocity
-from vidtrack.forecast.kalman import KalmanForecaster
 from vidtrack.forecast.lstm import (
     CHECKPOINT_FORMAT,
     LSTMConfig,
@@ -149,7 +148,8 @@ def test_lstm_output_shapes_and_positive_std() -> None:
 
 def test_default_lstm_config() -> None:
     config = LSTMConfig()
-    assert (config.input_size, config.horizon, config.fps) == (FEATURE_DIM, 15, 10.0)  # 0.1 ... 1.5 s ahead
+    assert (config.input_size, config.hidden_size, config.num_layers) == (FEATURE_DIM, 128, 2)
+    assert (config.horizon, config.fps) == (45, 30.0)  # every frame of 1.5 s at 30 fps, as the benchmarks score
 
 
 # --- LSTM forecaster ---
@@ -161,20 +161,20 @@ def rows(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
     return boxes, rng.normal(0, 1, (n, FEATURE_DIM)).astype(np.float32)
 
 
-def expected_boxes(model: TrajectoryLSTM, sequence: np.ndarray, box: np.ndarray, base: np.ndarray) -> np.ndarray:
-    """The model run once over a track's whole feature sequence: its residual, in box heights, over the Kalman
-    forecast `base` (the model's steps are the stream's frames here). The forecaster replaces each step's age by the
-    time since its state started, at 30 fps."""
+def expected_boxes(model: TrajectoryLSTM, sequence: np.ndarray, box: np.ndarray) -> np.ndarray:
+    """The model run once over a track's whole feature sequence: its offsets, in box heights, from the current `box`
+    (the model's steps are the stream's frames here). The forecaster replaces each step's age by the time since its
+    state started, at 30 fps."""
     sequence = np.array(sequence, dtype=np.float32).reshape(-1, FEATURE_DIM)
     sequence[:, AGE] = np.arange(len(sequence)) / 30.0
     with torch.no_grad():
         offsets, _, _ = model(torch.as_tensor(sequence)[None])
-    return base + offsets[0, -1].numpy() * (box[3] - box[1])
+    return box + offsets[0, -1].numpy() * (box[3] - box[1])
 
 
 def test_lstm_forecaster_carries_state_between_frames() -> None:
     model = make_model()
-    forecaster, kalman = LSTMForecaster(model, horizon=6, fps=30.0), KalmanForecaster(6)
+    forecaster = LSTMForecaster(model, horizon=6, fps=30.0)
     assert forecaster.kind == "lstm"
     rng = np.random.default_rng(1)
     features = []
@@ -182,11 +182,10 @@ def test_lstm_forecaster_carries_state_between_frames() -> None:
         boxes, f = rows(rng, 2)
         features.append(f)
         future = forecaster.step(frame, np.array([5, 8]), boxes, f)
-        base = kalman.step(frame, np.array([5, 8]), boxes, f)
     assert future.shape == (2, 6, 4) and future.dtype == np.float32
     for k in range(2):
         sequence = np.stack([f[k] for f in features])  # (3, 512)
-        np.testing.assert_allclose(future[k], expected_boxes(model, sequence, boxes[k], base[k]), rtol=1e-4,
+        np.testing.assert_allclose(future[k], expected_boxes(model, sequence, boxes[k]), rtol=1e-4,
                                    atol=1e-3)
     # Running without the carried state gives something else: the test above depends on the state.
     fresh = LSTMForecaster(model, horizon=6, fps=30.0).step(2, np.array([5, 8]), boxes, features[-1])
@@ -195,7 +194,7 @@ def test_lstm_forecaster_carries_state_between_frames() -> None:
 
 def test_lstm_forecaster_unobserved_tracks_keep_their_state() -> None:
     model = make_model()
-    forecaster, kalman = LSTMForecaster(model, horizon=6, fps=30.0), KalmanForecaster(6)
+    forecaster = LSTMForecaster(model, horizon=6, fps=30.0)
     rng = np.random.default_rng(2)
     seen = {1: [], 2: []}
     schedule = [[1, 2], [2], [2], [1, 2]]  # track 1 is missed on frames 1 and 2
@@ -204,9 +203,8 @@ def test_lstm_forecaster_unobserved_tracks_keep_their_state() -> None:
         for k, i in enumerate(ids):
             seen[i].append(f[k])
         future = forecaster.step(frame, np.array(ids), boxes, f)
-        base = kalman.step(frame, np.array(ids), boxes, f)
     for k, i in enumerate(schedule[-1]):
-        np.testing.assert_allclose(future[k], expected_boxes(model, np.stack(seen[i]), boxes[k], base[k]),
+        np.testing.assert_allclose(future[k], expected_boxes(model, np.stack(seen[i]), boxes[k]),
                                    rtol=1e-4, atol=1e-3)
     assert len(seen[1]) == 2 and len(seen[2]) == 4
 
@@ -221,8 +219,7 @@ def test_lstm_forecaster_forget_resets_a_track() -> None:
     forecaster.forget([4, 99])
     boxes, f = rows(rng, 1)
     future = forecaster.step(3, np.array([4]), boxes, f)
-    base = KalmanForecaster(6).step(3, np.array([4]), boxes, f)  # a new track for the Kalman filter too
-    np.testing.assert_allclose(future[0], expected_boxes(model, f, boxes[0], base[0]), rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(future[0], expected_boxes(model, f, boxes[0]), rtol=1e-4, atol=1e-3)
     empty = forecaster.step(4, np.zeros(0, dtype=np.int64), np.zeros((0, 4)), np.zeros((0, FEATURE_DIM)))
     assert empty.shape == (0, 6, 4)
 
@@ -293,6 +290,12 @@ def edit_config(folder: Path, **changes) -> None:
     (folder / "config.json").write_text(json.dumps(meta))
 
 
+def test_checkpoint_of_the_kalman_residual_format_is_refused(checkpoint: Path) -> None:
+    edit_config(checkpoint, format=1)
+    with pytest.raises(WeightsError, match="retrain it"):
+        load_checkpoint(checkpoint)
+
+
 def test_checkpoint_newer_format_is_refused(checkpoint: Path) -> None:
     edit_config(checkpoint, format=CHECKPOINT_FORMAT + 1)
     with pytest.raises(WeightsError, match="newer than this vidtrack reads"):
@@ -346,8 +349,8 @@ def test_checkpoint_truncated_weights_are_refused(checkpoint: Path) -> None:
         load_checkpoint(checkpoint)
 
 
-@pytest.mark.parametrize("text", ["{not json", "[1, 2]", '{"format": 1}', '{"format": 1, "architecture": '
-                                  '"TrajectoryLSTM", "config": {"hidden_size": 16, "dropout": 0.1}}'])
+@pytest.mark.parametrize("text", ["{not json", "[1, 2]", '{"format": 2}', '{"format": 2, "architecture": '
+                                  '"TrajectoryLSTM", "config": {"hidden_size": 16, "dropouts": 0.1}}'])
 def test_checkpoint_bad_config_json_is_refused(checkpoint: Path, text: str) -> None:
     (checkpoint / "config.json").write_text(text)
     with pytest.raises(WeightsError, match=re.escape("config.json: not a vidtrack forecaster config")):
@@ -376,12 +379,12 @@ def test_the_shipped_forecaster_loads_and_predicts() -> None:
     fc = Forecaster.load()
     history = np.full((3, 12, 4), np.nan)
     history[:, 4:] = np.array([100.0, 200, 140, 300]) + np.arange(8)[:, None] * np.array([4.0, 0, 4, 0])
-    future, std = fc.predict(history, fps=30.0, horizon_s=1.5)
+    future, std = fc.predict(history, fps=30.0, image_size=(1920, 1080), horizon_s=1.5)
     assert future.shape == std.shape == (3, 45, 4) and (std > 0).all()
     centre_x = (future[0, :, 0] + future[0, :, 2]) / 2
     assert centre_x[-1] > centre_x[0] > 120  # it keeps moving right, as the history did
     with pytest.raises(ValueError, match="exceeds"):
-        fc.predict(history, fps=30.0, horizon_s=3.0)
+        fc.predict(history, fps=30.0, image_size=(1920, 1080), horizon_s=3.0)
 
 
 @pytest.mark.parametrize("motion_only", [True, False])

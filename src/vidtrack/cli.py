@@ -239,11 +239,14 @@ def evaluate_track(gt, results, out) -> None:
 @_data_options
 @click.option("--checkpoint", type=click.Path(path_type=Path), help="Forecaster folder; the shipped one by default.")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("runs/eval-forecast"), show_default=True)
-def evaluate_forecast(data, split, subset, checkpoint, out) -> None:
-    """Compare the LSTM with constant velocity and the Kalman filter: observe 0.5 s, predict 1.5 s."""
+@click.option("--protocol", type=click.Choice(["auto", "jaad", "mot"]), default="auto", show_default=True,
+              help="How windows are cut: jaad, the published JAAD benchmark's (the default for JAAD data); mot, "
+                   "0.5 s observed and 1.5 s predicted at each clip's frame rate (the default for the others).")
+def evaluate_forecast(data, split, subset, checkpoint, out, protocol) -> None:
+    """Compare the LSTM with constant velocity, Kalman and (JAAD) the benchmark's linear filters."""
     from vidtrack.evaluation.forecast_report import markdown_table
     from vidtrack.training.fit import evaluate_forecaster
 
-    results = evaluate_forecaster(data, checkpoint, out, split=split, subset=subset)
+    results = evaluate_forecaster(data, checkpoint, out, split=split, subset=subset, protocol=protocol)
     click.echo(markdown_table(results))
     click.echo(f"table, JSON and plot in {out}")

@@ -60,7 +60,8 @@ class LabelledTrack:
 class Clip:
     """A video's labelled tracks. `image_size` is (width, height) in pixels; `source` is the file or folder the
     labels came from (a MOTChallenge sequence folder, a JAAD annotation file, an ETH/UCY file); `ego_action` (F,)
-    holds the recording vehicle's action per frame where the dataset has it (JAAD: `jaad.EGO_ACTIONS`)."""
+    holds the recording vehicle's action per frame where the dataset has it (JAAD: `jaad.EGO_ACTIONS`); `dataset`
+    names the reader ("jaad", "motchallenge", "eth-ucy"), which chooses how forecasts are scored on it."""
 
     name: str
     fps: float
@@ -68,6 +69,7 @@ class Clip:
     tracks: list[LabelledTrack]
     source: Path
     ego_action: np.ndarray | None = None
+    dataset: str = ""
 
     def __len__(self) -> int:
         return len(self.tracks)

@@ -186,4 +186,4 @@ def read(
         for (frames, _), start, stop in zip(pieces, offsets[:-1], offsets[1:]):
             tracks.append(LabelledTrack(int(pedestrian), int(frames[0]), boxes[start:stop], np.ones(stop - start),
                                         name=str(int(pedestrian))))
-    return [Clip(name, float(fps), image_size, tracks, data.path)]
+    return [Clip(name, float(fps), image_size, tracks, data.path, dataset="eth-ucy")]

@@ -104,7 +104,7 @@ def read_video(path: str | os.PathLike, *, labels: tuple[str, ...] = PEDESTRIAN_
             tracks.append(track)
     vehicle = path.parent.parent / "annotations_vehicle" / f"{path.stem}_vehicle.xml"
     ego = read_ego_actions(vehicle, frame_count) if vehicle.is_file() else None
-    return Clip(path.stem, FPS, size, tracks, path, ego)
+    return Clip(path.stem, FPS, size, tracks, path, ego, dataset="jaad")
 
 
 def _parse(path: Path) -> ET.Element:

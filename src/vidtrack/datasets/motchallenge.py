@@ -51,4 +51,4 @@ def read_sequence(folder: Path, *, classes: tuple[int, ...] = (1,)) -> Clip:
         visibility = np.full(len(boxes), np.nan)
         visibility[rows.frame - first] = rows.visibility
         tracks.append(LabelledTrack(int(track_id), first, boxes, visibility, name=str(int(track_id))))
-    return Clip(info.name, info.fps, (info.width, info.height), tracks, folder)
+    return Clip(info.name, info.fps, (info.width, info.height), tracks, folder, dataset="motchallenge")

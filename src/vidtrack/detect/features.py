@@ -11,9 +11,10 @@ slice       size   content
                    TensorRT, ... or precomputed detections): then `HAS_APPEARANCE` is 0.
 448:456     8      geometry: centre x / W, centre y / H, width / W, height / H, log(width / height),
                    sqrt(area / (W H)), detection score, `HAS_APPEARANCE` flag.
-456:464     8      motion, filled by the tracker: velocity of centre x, centre y, width, height in image
-                   sizes per second, speed, seconds since the previous observation, frames tracked / fps,
-                   and 1 once the track has a velocity estimate.
+456:464     8      motion, filled by the tracker: how far x1, y1, x2, y2 moved since the previous
+                   observation, in box heights per second (scale-free: near and far people alike), log of
+                   box height / image height, seconds since the previous observation, seconds tracked,
+                   and 1 once the track has a previous observation.
 464:512     48     position encoding: sin and cos of centre x, centre y, width, height (each / image
                    size) at 6 frequencies (2^0 ... 2^5 times pi).
 ==========  =====  ===================================================================================
@@ -78,19 +79,23 @@ def geometry_features(xyxy: np.ndarray, score: np.ndarray, image_size: tuple[int
 
 
 def set_motion(
-    features: np.ndarray, velocity: np.ndarray, dt_s: np.ndarray, age_s: np.ndarray, image_size: tuple[int, int]
+    features: np.ndarray, xyxy: np.ndarray, previous: np.ndarray, dt_s: np.ndarray, age_s: np.ndarray,
+    image_size: tuple[int, int],
 ) -> None:
-    """Write the tracker's motion estimate into `features` in place.
+    """Write the tracker's motion part into `features` in place.
 
     Args:
-        velocity: (N, 4) centre x, centre y, width, height velocities in pixels per second.
+        xyxy: (N, 4) this observation's boxes in pixels.
+        previous: (N, 4) each track's previous observed box (ignored where `dt_s` is 0).
         dt_s: (N,) seconds since the previous observation of each track (0 for a new track).
         age_s: (N,) seconds since each track started.
     """
-    scale = np.array(image_size * 2, dtype=np.float32)  # W, H, W, H
-    rel = velocity / scale
-    features[:, MOTION.start:MOTION.start + 4] = rel
-    features[:, MOTION.start + 4] = np.hypot(rel[:, 0], rel[:, 1])
+    xyxy = np.asarray(xyxy, dtype=np.float64)
+    height = np.maximum(xyxy[:, 3] - xyxy[:, 1], 1e-3)
+    moved = dt_s > 0
+    rate = np.where(moved[:, None], (xyxy - np.where(moved[:, None], previous, xyxy)), 0.0)
+    features[:, MOTION.start:MOTION.start + 4] = rate / np.where(moved, dt_s, 1.0)[:, None] / height[:, None]
+    features[:, MOTION.start + 4] = np.log(height / image_size[1])
     features[:, MOTION.start + 5] = dt_s
     features[:, AGE] = age_s
-    features[:, MOTION.start + 7] = (dt_s > 0).astype(np.float32)
+    features[:, MOTION.start + 7] = moved.astype(np.float32)

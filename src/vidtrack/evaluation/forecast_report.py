@@ -11,7 +11,8 @@ import numpy as np
 COLUMNS = {  # metric key → (header, decimals)
     "mse_0.5": ("MSE 0.5 s", 0), "mse_1.0": ("MSE 1.0 s", 0), "mse_1.5": ("MSE 1.5 s", 0),
     "c_mse": ("C_MSE", 0), "cf_mse": ("CF_MSE", 0), "ade": ("ADE px", 1), "fde": ("FDE px", 1),
-    "fiou": ("FIoU", 3), "calibration_1sigma": ("within 1σ", 3), "calibration_2sigma": ("within 2σ", 3),
+    "vs_reference": ("× reference", 3), "fiou": ("FIoU", 3), "calibration_1sigma": ("within 1σ", 3),
+    "calibration_2sigma": ("within 2σ", 3),
 }
 
 

@@ -31,8 +31,9 @@ class Forecaster:
 
     Example:
         >>> fc = Forecaster.load()                    # the shipped default, or Forecaster.load("runs/forecaster/best")
-        >>> future, std = fc.predict(history, fps=30.0, horizon_s=1.5)
-        >>> # history (N, T, 4) past x1 y1 x2 y2 in pixels, NaN where a frame is missing, oldest first (last = now);
+        >>> future, std = fc.predict(history, fps=30.0, image_size=(1920, 1080), horizon_s=1.5)
+        >>> # history (N, T, 4) past x1 y1 x2 y2 in pixels, NaN where a frame is missing, oldest first (last = now),
+        >>> # in an image of image_size (width, height): the model reads where the boxes are in the image;
         >>> # future and std (N, H, 4) for the next H = floor(horizon_s * fps) frames.
     """
 
@@ -47,9 +48,9 @@ class Forecaster:
 
     @torch.no_grad()
     def predict(
-        self, history: np.ndarray, *, fps: float, horizon_s: float = 1.5, image_size: tuple[int, int] = (1920, 1080)
+        self, history: np.ndarray, *, fps: float, image_size: tuple[int, int], horizon_s: float = 1.5
     ) -> tuple[np.ndarray, np.ndarray]:
-        from vidtrack.forecast.features import kalman_base, window_features
+        from vidtrack.forecast.features import window_features
 
         history = np.asarray(history, dtype=np.float64)
         if history.ndim != 3 or history.shape[2] != 4:
@@ -76,6 +77,6 @@ class Forecaster:
             return np.stack([np.stack([np.interp(times, model_times, v[:, k]) for k in range(4)], axis=1)
                              for v in values])
 
-        height = (history[:, -1, 3] - history[:, -1, 1])[:, None, None]
-        base = kalman_base(history, rates, times)
-        return base + interp(mean) * height, interp(spread) * height
+        now = history[:, -1]
+        height = (now[:, 3] - now[:, 1])[:, None, None]
+        return now[:, None] + interp(mean) * height, interp(spread) * height

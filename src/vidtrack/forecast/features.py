@@ -2,9 +2,10 @@
 
 A window is one track's past boxes, (N, T, 4) x1 y1 x2 y2 in pixels at the clip's frame rate, oldest first and
 right-aligned (`past[:, -1]` is now), NaN where the object was not observed. From it come the (N, T, 512) feature
-vectors the tracker would have stored (`window_features`) and the Kalman forecast that the LSTM corrects
-(`kalman_base`). `Forecaster.predict` runs these on the histories it is given; training (`vidtrack.training`) runs the
-same functions on the windows it cuts from labelled clips, so that the model sees in training what it sees at run time.
+vectors the tracker would have stored (`window_features`), and the Kalman filter's forecast (`kalman_forecast`, the
+baseline every learned forecast is measured against). `Forecaster.predict` runs these on the histories it is given;
+training (`vidtrack.training`) runs the same functions on the windows it cuts from labelled clips, so that the model
+sees in training what it sees at run time.
 """
 
 from __future__ import annotations
@@ -50,13 +51,11 @@ def window_features(
     appearance: np.ndarray | None = None, vectors: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The (N, T, 512) feature vectors the tracker would have stored for each observed past box, and the (N, T) mask
-    of observed frames. Motion comes from the tracker's Kalman filter. Appearance comes from `vectors` (M, 448) at
-    the (N, T) rows `appearance` (`Windows.appearance`), with `HAS_APPEARANCE` 1, on observed steps with a row >= 0;
-    elsewhere it is zero with `HAS_APPEARANCE` 0."""
+    of observed frames. Motion is each box's move since the previous observed one (`set_motion`). Appearance comes
+    from `vectors` (M, 448) at the (N, T) rows `appearance` (`Windows.appearance`), with `HAS_APPEARANCE` 1, on
+    observed steps with a row >= 0; elsewhere it is zero with `HAS_APPEARANCE` 0."""
     n, t_len = past.shape[:2]
     seen = np.isfinite(past).all(axis=2)
-    states, _, _ = filter_windows(past)
-    kalman = KalmanFilterXYAH()
     frames = np.arange(t_len)[None].repeat(n, axis=0).astype(float)
     first = np.where(seen, frames, np.inf).min(axis=1)  # (N,)
     previous = np.full((n, t_len), np.nan)  # frame of the observation before each one
@@ -74,9 +73,9 @@ def window_features(
         r, c = rows[at], cols[at]
         f = geometry_features(past[r, c], np.ones(len(r)), (int(size[0]), int(size[1])))
         gap = np.nan_to_num(c - previous[r, c], nan=0.0)
-        velocity = np.where(gap[:, None] > 0, kalman.velocity(states[r, c]), 0.0) * window_fps[at, None]
-        set_motion(f, velocity.astype(np.float32), (gap / window_fps[at]).astype(np.float32),
-                   ((c - first[r]) / window_fps[at]).astype(np.float32), (int(size[0]), int(size[1])))
+        before = past[r, np.nan_to_num(previous[r, c], nan=0).astype(int)]
+        set_motion(f, past[r, c], before, gap / window_fps[at], (c - first[r]) / window_fps[at],
+                   (int(size[0]), int(size[1])))
         features[r, c] = f
     if appearance is not None and vectors is not None:
         r, c = np.nonzero(seen & (appearance >= 0))
@@ -102,8 +101,3 @@ def kalman_forecast(past: np.ndarray, fps: np.ndarray, times: np.ndarray) -> tup
         boxes[rows] = b[:, low] * (1 - frac) + b[:, high] * frac
         stds[rows] = s[:, low] * (1 - frac) + s[:, high] * frac
     return boxes, stds
-
-
-def kalman_base(past: np.ndarray, fps: np.ndarray, times: np.ndarray) -> np.ndarray:
-    """(N, H, 4) the Kalman forecast that the LSTM corrects."""
-    return kalman_forecast(past, fps, times)[0]

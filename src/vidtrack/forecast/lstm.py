@@ -1,8 +1,8 @@
-"""The learned forecaster: a 2-layer LSTM that reads each track's feature vectors and corrects the Kalman forecast.
+"""The learned forecaster: a 2-layer LSTM that reads each track's feature vectors and predicts its future boxes.
 
-The LSTM predicts a residual over the tracker's Kalman filter rolled forward, in units of the current box height, at
-fixed times ahead (every 1/`fps` seconds). A model that learned nothing useful predicts zero and falls back to the
-Kalman forecast; what it learns is what the Kalman filter gets wrong.
+At each observed frame the LSTM predicts where the four box coordinates will be at fixed times ahead (every 1/`fps`
+seconds), as offsets from the current box in units of its height, with a standard deviation for each. Scale-free
+offsets let one model serve a person 50 px tall and one 500 px tall.
 
 A checkpoint is a folder with `model.safetensors` (the weights, never unpickled) and `config.json` (the model's
 arguments and a format version), so that loading needs nothing else.
@@ -22,10 +22,9 @@ from torch import nn
 from vidtrack.detect.features import AGE, GEOMETRY, MOTION
 from vidtrack.errors import WeightsError
 from vidtrack.forecast.features import OBSERVE_S
-from vidtrack.forecast.kalman import KalmanForecaster
 from vidtrack.structures import FEATURE_DIM
 
-CHECKPOINT_FORMAT = 1
+CHECKPOINT_FORMAT = 2  # 1: residuals over the Kalman forecast, read from Kalman velocities (vidtrack before JAAD)
 
 
 @dataclass(frozen=True)
@@ -33,34 +32,39 @@ class LSTMConfig:
     input_size: int = FEATURE_DIM
     hidden_size: int = 128
     num_layers: int = 2
-    horizon: int = 15  # future steps predicted, one every 1 / fps seconds
-    fps: float = 10.0  # rate of the predicted steps (not of the video)
-    motion_only: bool = True  # read only the size and motion features, not appearance or absolute position
+    horizon: int = 45  # future steps predicted, one every 1 / fps seconds
+    fps: float = 30.0  # rate of the predicted steps (not of the video)
+    motion_only: bool = True  # read only the box's place, shape and motion, not appearance
+    dropout: float = 0.0  # between the LSTM layers, in training
 
 
 def motion_input_mask() -> torch.Tensor:
-    """(512,) ones on the features a motion-only model reads: box size and aspect, and the tracker's motion.
+    """(512,) ones on the features a motion-only model reads: where the box is in the image (centre x and y), its
+    aspect, and the tracker's motion part (its moves in box heights per second, its size, the time since the last
+    observation and since the track began).
 
-    Absolute position, score and appearance are left out: they describe the scene more than the motion, and a model
-    that reads them learns where people walk in the training scenes instead of how they move.
+    Place in the image matters for a camera that moves: a car driving forward makes everything flow outwards from
+    the middle of the image, faster the closer it is. Score and appearance are left out.
     """
     mask = torch.zeros(FEATURE_DIM)
-    mask[GEOMETRY.start + 2:GEOMETRY.start + 6] = 1  # width, height, log aspect, relative area
+    mask[GEOMETRY.start:GEOMETRY.start + 2] = 1  # centre x / W, centre y / H
+    mask[GEOMETRY.start + 4] = 1  # log aspect
     mask[MOTION] = 1
     return mask
 
 
 class TrajectoryLSTM(nn.Module):
-    """Per step: (batch, time, 512) features → (batch, time, horizon, 4) residual box offsets over the Kalman
-    forecast, in current box heights, and their log standard deviations.
+    """Per step: (batch, time, 512) features → (batch, time, horizon, 4) offsets of x1 y1 x2 y2 from the current box,
+    in current box heights, and their log standard deviations.
 
-    For a current box of height h and a Kalman forecast `base`, the forecast is `base + offset * h`.
+    For a current box `box` of height h, the forecast is `box + offset * h`.
     """
 
     def __init__(self, config: LSTMConfig) -> None:
         super().__init__()
         self.config = config
-        self.lstm = nn.LSTM(config.input_size, config.hidden_size, config.num_layers, batch_first=True)
+        self.lstm = nn.LSTM(config.input_size, config.hidden_size, config.num_layers, batch_first=True,
+                            dropout=config.dropout)
         self.head = nn.Linear(config.hidden_size, config.horizon * 4 * 2)
         mask = motion_input_mask() if config.motion_only else torch.ones(config.input_size)
         self.register_buffer("input_mask", mask, persistent=False)
@@ -141,6 +145,9 @@ def load_checkpoint(folder: str | os.PathLike) -> TrajectoryLSTM:
     if version > CHECKPOINT_FORMAT:
         raise WeightsError(f"{config_file}: checkpoint format {version} is newer than this vidtrack reads "
                            f"({CHECKPOINT_FORMAT}); upgrade vidtrack")
+    if version < CHECKPOINT_FORMAT:
+        raise WeightsError(f"{config_file}: checkpoint format {version} predicts residuals over a Kalman forecast, "
+                           f"which this vidtrack no longer runs; retrain it with `vidtrack train`")
     if architecture != "TrajectoryLSTM":
         raise WeightsError(f"{config_file}: architecture {architecture!r} is not TrajectoryLSTM")
     model = TrajectoryLSTM(config)
@@ -168,9 +175,8 @@ class LSTMForecaster:
     read 0.5 s of frames and staggered by half of that; the forecast comes from the older one. Each frame costs two
     LSTM steps per track and never re-reads a history.
 
-    Only tracks observed in a frame advance; the others wait until they are seen again. Each track also keeps a
-    Kalman filter, whose forecast the LSTM corrects; the model's residual steps (every 1 / model fps seconds) are
-    interpolated to the stream's frames.
+    Only tracks observed in a frame advance; the others wait until they are seen again. The model's steps ahead
+    (every 1 / model fps seconds) are interpolated to the stream's frames.
     """
 
     kind = "lstm"
@@ -187,11 +193,10 @@ class LSTMForecaster:
         if self._stream_times[-1] > model_times[-1] + 1e-9:
             raise WeightsError(f"the forecaster predicts {model_times[-1]:.2f} s ahead, fewer than the "
                                f"{self._stream_times[-1]:.2f} s asked for; lower forecast.horizon_s")
-        self._model_times = np.concatenate([[0.0], model_times])  # the residual is zero now
+        self._model_times = np.concatenate([[0.0], model_times])  # the offset is zero now
         # Linear interpolation from the model's times to the stream's frames, as one (horizon, H_model + 1) matrix.
         self._interp = np.stack([np.interp(self._stream_times, self._model_times, column)
                                  for column in np.eye(len(self._model_times))], axis=1)
-        self.kalman = KalmanForecaster(horizon)
         self.fps = fps
         self.memory = round(OBSERVE_S * fps) + 1  # frames a state reads before it restarts, as in training windows
         # The states of all tracks live in one pool, so that a frame gathers and scatters them with one index each.
@@ -221,12 +226,9 @@ class LSTMForecaster:
 
     @torch.inference_mode()
     def step_with_std(
-        self, frame: int, track_ids: np.ndarray, xyxy: np.ndarray, features: np.ndarray,
-        kalman_state: tuple[np.ndarray, np.ndarray] | None = None,
+        self, frame: int, track_ids: np.ndarray, xyxy: np.ndarray, features: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
-        """`step`, and the (N, horizon, 4) standard deviations of the forecast boxes in pixels. A caller that keeps
-        the tracks' Kalman filters (the tracker) passes their (N, 8) means and (N, 8, 8) covariances as
-        `kalman_state`, corrected with `xyxy`; the forecaster then keeps none of its own."""
+        """`step`, and the (N, horizon, 4) standard deviations of the forecast boxes in pixels."""
         n = len(track_ids)
         if n == 0:
             return np.zeros((0, self.horizon, 4), dtype=np.float32), np.zeros((0, self.horizon, 4), dtype=np.float32)
@@ -253,19 +255,16 @@ class LSTMForecaster:
         chosen = order[np.arange(n), np.argmax(np.where(run, steps, -1), axis=1)]
         offsets = out[chosen].cpu().numpy()  # (N, H_model, 4)
         spread = log_std[chosen].exp().cpu().numpy()
-        residual = self._to_stream(np.concatenate([np.zeros((n, 1, 4)), offsets], axis=1))  # in box heights
+        offsets = self._to_stream(np.concatenate([np.zeros((n, 1, 4)), offsets], axis=1))  # in box heights
         spread = self._to_stream(np.concatenate([spread[:, :1], spread], axis=1))
-        if kalman_state is None:
-            kalman_state = self.kalman.observe(frame, track_ids, np.asarray(xyxy, dtype=np.float64))
-        base = self.kalman.rollout(*kalman_state, self.horizon)  # (N, horizon, 4)
+        xyxy = np.asarray(xyxy, dtype=np.float64)
         height = (xyxy[:, 3] - xyxy[:, 1])[:, None, None]
-        return (base + residual * height).astype(np.float32), (spread * height).astype(np.float32)
+        return (xyxy[:, None] + offsets * height).astype(np.float32), (spread * height).astype(np.float32)
 
     def _to_stream(self, values: np.ndarray) -> np.ndarray:
         """(N, H_model + 1, 4) values at the model's times (0 first) → (N, horizon, 4) at the stream's frames."""
         return self._interp @ values
 
     def forget(self, track_ids: list[int]) -> None:
-        self.kalman.forget(track_ids)
         for track_id in track_ids:
             self._free.extend(self._slots.pop(track_id, ()))

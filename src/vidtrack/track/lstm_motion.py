@@ -51,8 +51,7 @@ class LSTMMotion:
 
     def observe(self, tracks: Sequence[Track], frame: int, features: np.ndarray) -> None:
         ids = np.array([t.track_id for t in tracks])
-        state = np.stack([t.mean for t in tracks]), np.stack([t.covariance for t in tracks])
-        boxes, std = self.forecaster.step_with_std(frame, ids, np.stack([t.xyxy for t in tracks]), features, state)
+        boxes, std = self.forecaster.step_with_std(frame, ids, np.stack([t.xyxy for t in tracks]), features)
         for track_id, b, s in zip(ids.tolist(), boxes, std):
             self._made[track_id] = (frame, b, s)
 

@@ -198,7 +198,7 @@ class Tracker:
         features = dets.features[rows].copy()
         dt = np.array([(self.frame - t.last_frame) / self.fps for t in tracks], dtype=np.float32)
         age = np.array([(self.frame - t.start_frame) / self.fps for t in tracks], dtype=np.float32)
-        set_motion(features, self.kalman.velocity(mean) * self.fps, dt, age, self.image_size)
+        set_motion(features, dets.xyxy[rows], np.stack([t.xyxy for t in tracks]), dt, age, self.image_size)
         for track, f in zip(tracks, features):
             track.appearance = self._blend(track.appearance, f)
         for track, row, m, c, f in zip(tracks, rows, mean, cov, features):
@@ -226,7 +226,7 @@ class Tracker:
         mean, cov = self.kalman.initiate(dets.xyxy[rows])
         features = dets.features[rows].copy()
         zeros = np.zeros(len(rows), dtype=np.float32)
-        set_motion(features, np.zeros((len(rows), 4), dtype=np.float32), zeros, zeros, self.image_size)
+        set_motion(features, dets.xyxy[rows], dets.xyxy[rows], zeros, zeros, self.image_size)
         # On the very first frame there is no earlier frame to confirm against, so tracks start confirmed (ByteTrack).
         state = TrackState.CONFIRMED if self.frame == 0 else TrackState.NEW
         started = []

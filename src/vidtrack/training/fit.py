@@ -17,10 +17,10 @@ from vidtrack.evaluation.forecasting import error_by_horizon, forecast_metrics
 from vidtrack.forecast.features import kalman_forecast
 from vidtrack.forecast.lstm import LSTMConfig, TrajectoryLSTM, load_checkpoint, save_checkpoint
 from vidtrack.training.appearance import sequence_appearance
-from vidtrack.training.baselines import constant_velocity_forecast
-from vidtrack.training.batches import WindowBatches, forecast_windows, gaussian_nll
+from vidtrack.training.baselines import constant_velocity_forecast, linear_kalman_forecast
+from vidtrack.training.batches import WindowBatches, forecast_loss, forecast_windows
 from vidtrack.training.trainer import TrainConfig, TrainResult, train
-from vidtrack.training.windows import TIMES, Augmentation, Windows, cut_windows
+from vidtrack.training.windows import TIMES, Augmentation, Windows, benchmark_windows, cut_windows
 
 log = logging.getLogger("vidtrack")
 
@@ -69,14 +69,36 @@ def split_clips(
     return [c for c in clips if c not in val], val
 
 
-def load_windows(clips: list[Clip], *, train: bool, appearance: bool = False, device: str = "auto") -> Windows:
-    """Training windows start at every frame, also run backwards in time and, for clips of 20 fps or more, at half
-    the frame rate (so that the model sees several rates); evaluation windows start every 0.1 s.
+PROTOCOLS = ("auto", "jaad", "mot")  # how windows are cut from a clip; auto: jaad for JAAD clips, mot otherwise
+
+
+def clip_protocol(clip: Clip, protocol: str = "auto") -> str:
+    if protocol not in PROTOCOLS:
+        raise InputError(f"unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}")
+    return protocol if protocol != "auto" else ("jaad" if clip.dataset == "jaad" else "mot")
+
+
+def load_windows(
+    clips: list[Clip], *, train: bool, protocol: str = "auto", appearance: bool = False, device: str = "auto"
+) -> Windows:
+    """The windows of each clip, by its protocol (`clip_protocol`):
+
+    - `jaad`: the published JAAD benchmark's windows (`windows.benchmark_windows`): 15 observed boxes (0.5 s),
+      45 future ones (1.5 s), one window every 7 boxes of tracks with at least 61 boxes; for training one at every box
+      of tracks with at least 60.
+    - `mot`: windows at the clip's frame rate (`windows.cut_windows`), observing 0.5 s of boxes at least 25 % visible;
+      evaluation windows every 0.1 s; training windows at every frame, also run backwards in time and, for clips of
+      20 fps or more, at half the frame rate (so that the model sees several rates). Dashcam clips are never run
+      backwards: a car does not drive in reverse through a crowd.
 
     With `appearance`, clips with frames (MOTChallenge sequences with `img1/`) get their appearance table (computed
     by the detector on `device` once, then read from the cache); the others stay motion-only."""
     parts = []
     for clip in clips:
+        if clip_protocol(clip, protocol) == "jaad":
+            cut = benchmark_windows(clip, stride=1, min_boxes=60) if train else benchmark_windows(clip)
+            parts += [cut] if cut is not None else []
+            continue
         with_frames = appearance and motchallenge.detect(clip.source)
         table = sequence_appearance(clip.source, device=device) if with_frames else None
         if train:
@@ -85,6 +107,8 @@ def load_windows(clips: list[Clip], *, train: bool, appearance: bool = False, de
                       for reverse in (False, True) for k in rates]
         else:
             parts.append(cut_windows(clip, appearance=table))
+    if not parts:
+        raise InputError(f"no track of {', '.join(sorted({c.name for c in clips}))} is long enough for a window")
     return Windows.concat(parts)
 
 
@@ -176,37 +200,45 @@ def train_forecaster(
         metadata["data"] |= {"extra": [Path(p).name for p in extra], "extra_windows": len(more),
                              "extra_stride_s": extra_stride_s}
     model = TrajectoryLSTM(model_config)
-    return train(model, gaussian_nll, train_set, val_set, train_set.collate, val_set and val_set.collate,
+    return train(model, forecast_loss, train_set, val_set, train_set.collate, val_set and val_set.collate,
                  train_config, out, save=save_checkpoint, metadata=metadata, resume=resume)
 
 
 def evaluate_forecaster(
     data: Paths, checkpoint: str | os.PathLike | None, out: str | os.PathLike, *, split: str | None = None,
-    subset: str = "default", classes: tuple[int, ...] = (1,), appearance: bool | None = None,
+    subset: str = "default", classes: tuple[int, ...] = (1,), appearance: bool | None = None, protocol: str = "auto",
 ) -> dict[str, dict]:
-    """Compare the LSTM with constant velocity and the Kalman filter on the same windows (PIE protocol: observe
-    0.5 s, predict 1.5 s); writes metrics.md, metrics.json and error_by_horizon.png to `out`. With `appearance` (by
-    default: when the model reads more than motion), clips with frames give the LSTM appearance features, as in
-    training with it."""
+    """Compare the LSTM with the baselines on the same windows (`load_windows`: the JAAD benchmark's for JAAD clips,
+    observe 0.5 s and predict 1.5 s at each clip's rate for the others); writes metrics.md, metrics.json and
+    error_by_horizon.png to `out`. The baselines are constant velocity and the tracker's Kalman filter and, where every
+    clip runs at 30 fps (JAAD), the benchmark's reference filter (`linear_kalman_forecast`, q = 1, r = 4) and the same
+    filter tuned on the JAAD train split (q = 1.78, r = 316); `vs_reference` is each method's MSE at 1.5 s over the
+    reference filter's. With `appearance` (by default: when the model reads more than motion), clips with frames give
+    the LSTM appearance features, as in training with it."""
     from vidtrack.forecast import default_checkpoint
 
     model = load_checkpoint(checkpoint or default_checkpoint())
     if appearance is None:
         appearance = not model.config.motion_only
     clips = read_data(data, split=split, subset=subset, classes=classes)
-    windows = load_windows(clips, train=False, appearance=appearance)
+    windows = load_windows(clips, train=False, protocol=protocol, appearance=appearance)
     lstm, lstm_std = forecast_windows(model, windows)
     kalman, kalman_std = kalman_forecast(windows.past, windows.fps, TIMES)
-    predictions = {
-        "lstm": (lstm, lstm_std),
-        "kalman": (kalman, kalman_std),
-        "constant_velocity": (constant_velocity_forecast(windows.past, windows.fps, TIMES), None),
-    }
+    predictions = {"lstm": (lstm, lstm_std), "kalman": (kalman, kalman_std)}
+    if np.allclose(windows.fps, 1 / TIMES[0]):  # the linear filters step one frame at a time
+        predictions["linear_reference"] = (linear_kalman_forecast(windows.past, len(TIMES)), None)
+        predictions["linear_tuned"] = (linear_kalman_forecast(windows.past, len(TIMES), q=1.78, r=316.0), None)
+    predictions["constant_velocity"] = (constant_velocity_forecast(windows.past, windows.fps, TIMES), None)
     results = {name: forecast_metrics(p, windows.future, TIMES, std) for name, (p, std) in predictions.items()}
+    if "linear_reference" in results:
+        for metrics in results.values():
+            metrics["vs_reference"] = metrics["mse_1.5"] / results["linear_reference"]["mse_1.5"]
     curves = {name: error_by_horizon(p, windows.future, TIMES) for name, (p, _) in predictions.items()}
     write_report(results, curves, TIMES, out)
     (Path(out) / "windows.json").write_text(json.dumps(
         {"sequences": sorted(set(windows.sequence.tolist())), "windows": len(windows),
+         "tracks": len(set(zip(windows.sequence.tolist(), windows.track_id.tolist()))),
+         "protocols": sorted({clip_protocol(c, protocol) for c in clips}),
          "sequences_with_appearance": appearance_sequences(windows)}, indent=2))
     return results
 

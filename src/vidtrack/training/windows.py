@@ -30,8 +30,7 @@ if TYPE_CHECKING:
     from vidtrack.datasets import Clip
     from vidtrack.training.appearance import AppearanceTable
 
-STEP_S = 0.1
-TIMES = np.round(np.arange(1, 16) * STEP_S, 6)  # (15,) seconds ahead
+TIMES = np.arange(1, 46) / 30.0  # (45,) seconds ahead: the frames of 1.5 s at 30 fps, as the benchmarks measure
 PAST_FRAMES = 16  # 0.5 s at 30 fps, and now
 
 
@@ -131,6 +130,38 @@ def cut_windows(
     return Windows.concat(parts)
 
 
+def benchmark_windows(
+    clip: Clip, *, observe: int = 15, predict: int = 45, stride: int = 7, min_boxes: int = 61
+) -> Windows | None:
+    """The windows of the published JAAD/PIE trajectory benchmark (PIE_traj, Rasouli et al., ICCV 2019; BiTraP;
+    SGNet), cut as the dataset's own code cuts them: every labelled box of a track, occluded ones included, taken in
+    order with gaps not checked; tracks of at least `min_boxes` boxes; windows of `observe` + `predict` boxes, one
+    starting every `stride` boxes from the track's first (`int((1 - 0.5) * observe)`: an overlap of 0.5).
+
+    `past` holds the `observe` boxes right-aligned in `PAST_FRAMES` rows (NaN before), `future` the next `predict`
+    boxes, taken as `predict` frames at the clip's rate (1.5 s at 30 fps). None when no track is long enough.
+    """
+    length = observe + predict
+    if observe > PAST_FRAMES:
+        raise ValueError(f"observe={observe} is longer than the {PAST_FRAMES} past rows of a window")
+    parts = []
+    for track in clip.tracks:
+        boxes = track.boxes[track.labelled]
+        if len(boxes) < min_boxes:
+            continue
+        starts = np.arange(0, len(boxes) - length + 1, stride)
+        cut = boxes[starts[:, None] + np.arange(length)]  # (W, length, 4)
+        past = np.full((len(starts), PAST_FRAMES, 4), np.nan)
+        past[:, PAST_FRAMES - observe:] = cut[:, :observe]
+        count = len(starts)
+        parts.append(Windows(
+            past=past, future=cut[:, observe:], fps=np.full(count, clip.fps),
+            image_size=np.tile(clip.image_size, (count, 1)), sequence=np.full(count, clip.name),
+            track_id=np.full(count, track.track_id), frame=track.frames[track.labelled][starts + observe - 1],
+        ))
+    return Windows.concat(parts) if parts else None
+
+
 def _track_windows(
     boxes: np.ndarray, seen: np.ndarray, fps: float, stride: int, min_observed: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -162,10 +193,10 @@ class Augmentation:
     """Perturbations that make clean labels look like a tracker's boxes and vary the scene (all probabilities)."""
 
     flip: float = 0.5  # mirror left-right
-    scale: float = 0.2  # zoom about the image centre by up to ±20 %
-    pan_px_s: float = 0.05  # camera pan, standard deviation in image widths per second
-    jitter: float = 0.03  # box noise, standard deviation as a fraction of the box height
-    drop: float = 0.1  # missed detections in the past (never now)
+    scale: float = 0.1  # zoom about the image centre by up to ±10 %
+    pan_px_s: float = 0.0  # camera pan, standard deviation in image widths per second
+    jitter: float = 0.01  # box noise, standard deviation as a fraction of the box height
+    drop: float = 0.05  # missed detections in the past (never now)
     fragment: float = 0.2  # the track starts later within the window
 
 
