@@ -6,6 +6,11 @@ is evaluated with its last checkpoint (the held-out loss is only logged).
 
     .venv/bin/python scripts/loso_forecast.py --data ../shared/data/MOT17/train --out runs/loso
 
+`--also` adds other labelled data to every fold's training, never to the held-out sequence; the shipped default's
+recipe (JAAD's train split and MOT17 together):
+
+    .venv/bin/python scripts/loso_forecast.py --also ../shared/data/JAAD --also-split train --out runs/loso-joint
+
 `--extra` adds top-down pedestrian trajectories (ETH/UCY files, see `vidtrack.datasets.eth_ucy`) to every fold's
 training windows, never to the held-out sequence:
 
@@ -30,8 +35,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared/data/MOT17/train")
     parser.add_argument("--out", type=Path, default=Path("runs/loso"))
-    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--batch-size", type=int, default=512)
+    parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--also", type=Path, nargs="+", default=[], metavar="PATH",
+                        help="labelled data (e.g. a JAAD root) added to the training of every fold")
+    parser.add_argument("--also-split", default=None, metavar="NAME", help="the JAAD split of --also (e.g. train)")
     parser.add_argument("--extra", type=Path, nargs="+", default=None, metavar="PATH",
                         help="trajectory files (ETH/UCY) added to the training windows of every fold")
     parser.add_argument("--extra-stride", type=float, default=1.6, metavar="SECONDS",
@@ -40,9 +50,10 @@ def main() -> None:
     folds = {}
     for clip in read_clips(args.data):
         folder = args.out / clip.name
-        config = TrainConfig(epochs=args.epochs, patience=args.epochs, seed=args.seed)
-        train_forecaster(args.data, folder, val_sequences=[clip.name], train_config=config, extra=args.extra,
-                         extra_stride_s=args.extra_stride)
+        config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, patience=args.epochs,
+                             seed=args.seed)
+        train_forecaster([args.data, *args.also], folder, split=args.also_split, val_sequences=[clip.name],
+                         train_config=config, extra=args.extra, extra_stride_s=args.extra_stride)
         folds[clip.name] = evaluate_forecaster(clip.source, folder / "last", folder / "eval")
     (args.out / "loso.json").write_text(json.dumps(folds, indent=2))
     table = markdown(folds)

@@ -165,7 +165,12 @@ def test_train_on_jaad_validates_on_other_videos(tmp_path):
     evaluated = CliRunner().invoke(main, ["eval", "forecast", "--data", str(root), "--split", "val", "--checkpoint",
                                           str(out / "best"), "--out", str(tmp_path / "eval")])
     assert evaluated.exit_code == 0, evaluated.output
-    assert json.loads((tmp_path / "eval" / "windows.json").read_text())["sequences"] == ["video_0003"]
+    windows = json.loads((tmp_path / "eval" / "windows.json").read_text())
+    assert windows["sequences"] == ["video_0003"] and windows["protocols"] == ["jaad"]
+    table = (tmp_path / "eval" / "metrics.md").read_text().splitlines()
+    assert [row.split("|")[1].strip() for row in table[2:]] == [
+        "lstm", "kalman", "linear_reference", "linear_tuned", "constant_velocity"]
+    assert "× reference" in table[0] and table[4].split("|")[9].strip() == "1.000"  # the reference over itself
     same = CliRunner().invoke(main, ["train", "--data", str(root), "--val-data", str(root), "--val-data-split", "val",
                                      "--out", str(tmp_path / "fc2")])
     assert same.exit_code == 1

@@ -373,6 +373,18 @@ def test_lstm_forecasts_depend_only_on_the_last_half_second() -> None:
     np.testing.assert_allclose(fa, fb, rtol=1e-5)
 
 
+@pytest.mark.parametrize("preset", ["pedestrians-fixed-camera", "pedestrians-dashcam"])
+def test_presets_are_shipped_with_a_model_card(preset: str) -> None:
+    from vidtrack.forecast import PRESETS, default_checkpoint
+
+    folder = default_checkpoint(preset)
+    assert preset in PRESETS and (folder / "MODEL_CARD.md").is_file()
+    assert load_checkpoint(folder).config.horizon == 45
+    assert default_checkpoint(None) == default_checkpoint("pedestrians-fixed-camera")
+    with pytest.raises(WeightsError, match="missing"):
+        load_checkpoint(default_checkpoint("pedestrians-on-mars"))  # neither a preset nor a folder
+
+
 def test_the_shipped_forecaster_loads_and_predicts() -> None:
     from vidtrack.forecast import Forecaster
 

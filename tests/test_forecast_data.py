@@ -87,19 +87,24 @@ def test_augmentation_moves_past_and_future_together(windows):
 
 
 def test_features_match_the_tracker(windows):
-    """The features of a window are those the tracker stores when it tracks the same boxes."""
+    """The features of a window are those the tracker stores when it tracks the same boxes: geometry from the boxes,
+    motion from the tracker's filtered boxes (the same function over the filtered sequence)."""
     k = int(np.flatnonzero(np.isfinite(windows.past).all(axis=(1, 2)))[0])
     size = tuple(int(v) for v in windows.image_size[k])
-    tracker = Tracker(TrackerConfig(), fps=30.0, image_size=size)
+    tracker = Tracker(TrackerConfig(motion="kalman"), fps=30.0, image_size=size)
+    smoothed = []
     for box in windows.past[k]:
         tracks = tracker.update(Detections(box[None], [1.0], [0]))
+        smoothed.append(tracker.tracks[0].smoothed)
     assert len(tracks) == 1  # one track, seen on every frame
+    expected = tracker.last_features(tracks.track_id)[0]
     features, seen = window_features(windows.past[k:k + 1], windows.fps[k:k + 1], windows.image_size[k:k + 1])
     assert seen.all()
-    expected = tracker.last_features(tracks.track_id)[0]
-    np.testing.assert_allclose(features[0, -1, MOTION], expected[MOTION], rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(features[0, -1, GEOMETRY.start:GEOMETRY.start + 6],
                                expected[GEOMETRY.start:GEOMETRY.start + 6], rtol=1e-5)
+    filtered, _ = window_features(np.stack(smoothed)[None], windows.fps[k:k + 1], windows.image_size[k:k + 1])
+    np.testing.assert_allclose(filtered[0, -1, MOTION], expected[MOTION], rtol=1e-4, atol=1e-5)
+    assert not np.allclose(smoothed[-1], windows.past[k, -1])  # the filter did smooth the boxes
 
 
 def test_kalman_baseline_matches_the_runtime_forecaster(windows):

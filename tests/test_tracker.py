@@ -283,17 +283,20 @@ def test_motion_slots_hold_the_velocity(motion: str, vx: float) -> None:
     latest = tracker.last_features(tracks.track_id)
     assert latest.shape == (1, FEATURE_DIM)
     m = latest[0, MOTION]
-    # Velocity of the centre in image widths per second: 6 px/frame * 30 fps / 1920 px.
-    assert np.sign(m[0]) == np.sign(vx)
-    assert m[0] == pytest.approx(vx * FPS / SIZE[0], rel=0.1)
-    assert abs(m[1]) < 0.01 and abs(m[3]) < 0.01  # no vertical motion, constant height
-    assert m[4] == pytest.approx(abs(m[0]), abs=0.01)  # speed
+    box = tracks.xyxy[0]
+    height = box[3] - box[1]
+    # x1 and x2 move in box heights per second: 6 px/frame * 30 fps / height (of the filtered box).
+    assert np.sign(m[0]) == np.sign(vx) == np.sign(m[2])
+    assert m[0] == pytest.approx(vx * FPS / height, rel=0.1) and m[2] == pytest.approx(m[0], rel=0.05)
+    assert abs(m[1]) < 0.05 and abs(m[3]) < 0.05  # no vertical motion, constant height
+    assert m[4] == pytest.approx(np.log(height / SIZE[1]), abs=0.01)  # log of the height in image heights
     assert m[5] == pytest.approx(1 / FPS)  # seconds since the previous observation
     assert m[6] == pytest.approx(19 / FPS)  # seconds tracked
     assert m[7] == 1.0
-    # The first feature of a track has no velocity yet.
+    # The first feature of a track has not moved yet.
     _, features = tracker.feature_history(int(tracks.track_id[0]))
-    np.testing.assert_array_equal(features[0, MOTION], 0.0)
+    np.testing.assert_array_equal(features[0, MOTION.start:MOTION.start + 4], 0.0)
+    np.testing.assert_array_equal(features[0, MOTION.start + 5:MOTION.stop], 0.0)
     assert len(tracker.last_features(np.zeros(0, dtype=np.int64))) == 0
 
 

@@ -52,7 +52,7 @@ class TrackerConfig:
     track_buffer_s: float = field(default=2.0, metadata=_in_range(0.0, 3600.0))
     feature_buffer_s: float = field(default=2.0, metadata=_in_range(0.0, 3600.0, lo_open=True))
     motion: Literal["kalman", "lstm"] = "lstm"
-    motion_checkpoint: str | None = None  # for motion: lstm; None: the shipped forecaster
+    motion_checkpoint: str | None = None  # for motion: lstm, a folder or preset; None: forecast.checkpoint's
     gate_confidence: float = field(default=0.99, metadata=_in_range(0.0, 1.0, lo_open=True))
     appearance_thresh: float = field(default=0.02, metadata=_in_range(0.0, 1.0))
     appearance_momentum: float = field(default=0.9, metadata=_in_range(0.0, 1.0))
@@ -61,7 +61,7 @@ class TrackerConfig:
 @dataclass
 class ForecastConfig:
     model: Literal["constant_velocity", "kalman", "lstm"] = "lstm"  # the shipped residual LSTM (README)
-    checkpoint: str | None = None  # None: the forecaster shipped with vidtrack
+    checkpoint: str | None = None  # a folder or a preset name; None: the default preset
     horizon_s: float = field(default=1.5, metadata=_in_range(0.0, 60.0, lo_open=True))
     velocity_window_s: float = field(default=0.5, metadata=_in_range(0.0, 60.0, lo_open=True))
 

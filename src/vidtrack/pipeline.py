@@ -5,8 +5,7 @@ from __future__ import annotations
 import itertools
 import os
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, replace
 from typing import Any
 
 import cv2
@@ -118,10 +117,13 @@ class Pipeline:
 
     def _stages(self) -> tuple[Tracker, Forecaster]:
         info, cfg = self.info, self.config.forecast
-        tracker = Tracker(self.config.tracker, fps=info.fps, image_size=info.size)
+        # The tracker's LSTM is the forecaster's unless the tracker names its own.
+        track_cfg = replace(self.config.tracker,
+                            motion_checkpoint=self.config.tracker.motion_checkpoint or cfg.checkpoint)
+        tracker = Tracker(track_cfg, fps=info.fps, image_size=info.size)
         horizon = max(1, int(cfg.horizon_s * info.fps + 1e-6))  # whole frames within horizon_s
-        checkpoint = Path(cfg.checkpoint or default_checkpoint())
-        same_model = checkpoint == Path(self.config.tracker.motion_checkpoint or default_checkpoint())
+        checkpoint = default_checkpoint(cfg.checkpoint)
+        same_model = checkpoint == default_checkpoint(track_cfg.motion_checkpoint)
         if isinstance(tracker.motion, LSTMMotion) and cfg.model == "lstm" and same_model:
             return tracker, tracker.motion.as_forecaster(horizon)  # the tracker's forecasts: the LSTM runs once
         if cfg.model == "lstm":

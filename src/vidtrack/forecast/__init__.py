@@ -15,22 +15,28 @@ import torch
 
 from vidtrack.errors import WeightsError
 
-DEFAULT_CHECKPOINT = Path(__file__).parent / "default"
+PRESETS_FOLDER = Path(__file__).parent / "presets"
+PRESETS = ("pedestrians-fixed-camera", "pedestrians-dashcam")  # shipped forecasters, each with a MODEL_CARD.md
+DEFAULT_PRESET = PRESETS[0]
 
 
-def default_checkpoint() -> Path:
-    """The forecaster shipped inside the package (see its MODEL_CARD.md)."""
-    if not (DEFAULT_CHECKPOINT / "model.safetensors").is_file():
-        raise WeightsError(f"{DEFAULT_CHECKPOINT}: the packaged forecaster is missing; reinstall vidtrack or pass "
+def default_checkpoint(checkpoint: str | os.PathLike | None = None) -> Path:
+    """The forecaster folder that `checkpoint` names: a folder, the name of a shipped preset, or None for the default
+    preset (`pedestrians-fixed-camera`, trained on MOT17; `pedestrians-dashcam` is trained on JAAD)."""
+    if checkpoint is not None and (str(checkpoint) not in PRESETS or Path(checkpoint).exists()):
+        return Path(checkpoint)
+    folder = PRESETS_FOLDER / str(checkpoint or DEFAULT_PRESET)
+    if not (folder / "model.safetensors").is_file():
+        raise WeightsError(f"{folder}: the packaged forecaster is missing; reinstall vidtrack or pass "
                            "a checkpoint folder")
-    return DEFAULT_CHECKPOINT
+    return folder
 
 
 class Forecaster:
     """Forecast future boxes from past boxes with a trained LSTM.
 
     Example:
-        >>> fc = Forecaster.load()                    # the shipped default, or Forecaster.load("runs/forecaster/best")
+        >>> fc = Forecaster.load()  # the default preset; or "pedestrians-dashcam", or a folder "runs/forecaster/best"
         >>> future, std = fc.predict(history, fps=30.0, image_size=(1920, 1080), horizon_s=1.5)
         >>> # history (N, T, 4) past x1 y1 x2 y2 in pixels, NaN where a frame is missing, oldest first (last = now),
         >>> # in an image of image_size (width, height): the model reads where the boxes are in the image;
@@ -44,7 +50,7 @@ class Forecaster:
     def load(cls, checkpoint: str | os.PathLike | None = None) -> Forecaster:
         from vidtrack.forecast.lstm import load_checkpoint
 
-        return cls(load_checkpoint(checkpoint or default_checkpoint()))
+        return cls(load_checkpoint(default_checkpoint(checkpoint)))
 
     @torch.no_grad()
     def predict(

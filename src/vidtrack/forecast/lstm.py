@@ -74,6 +74,8 @@ class TrajectoryLSTM(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
         hidden, state = self.lstm(features * self.input_mask, state)  # (B, T, hidden), ((layers, B, hidden) × 2)
         out = self.head(hidden).unflatten(-1, (self.config.horizon, 4, 2))  # (B, T, H, 4, 2)
+        if self.training:  # the spread is learned from the LSTM's state but does not shape it: the boxes do
+            out = torch.stack([out[..., 0], self.head(hidden.detach()).unflatten(-1, out.shape[-3:])[..., 1]], dim=-1)
         return out[..., 0], out[..., 1].clamp(-10, 10), state
 
 

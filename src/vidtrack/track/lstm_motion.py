@@ -37,7 +37,7 @@ class LSTMMotion:
         """From a forecaster checkpoint folder (None: the shipped one), forecasting as far ahead as it was trained."""
         from vidtrack.forecast import default_checkpoint
 
-        model = load_checkpoint(checkpoint or default_checkpoint())
+        model = load_checkpoint(default_checkpoint(checkpoint))
         horizon = int(model.config.horizon / model.config.fps * fps + 1e-6)
         return cls(LSTMForecaster(model, horizon=horizon, fps=fps))
 
@@ -51,7 +51,7 @@ class LSTMMotion:
 
     def observe(self, tracks: Sequence[Track], frame: int, features: np.ndarray) -> None:
         ids = np.array([t.track_id for t in tracks])
-        boxes, std = self.forecaster.step_with_std(frame, ids, np.stack([t.xyxy for t in tracks]), features)
+        boxes, std = self.forecaster.step_with_std(frame, ids, np.stack([t.smoothed for t in tracks]), features)
         for track_id, b, s in zip(ids.tolist(), boxes, std):
             self._made[track_id] = (frame, b, s)
 

@@ -44,6 +44,7 @@ class Track:
     det_index: int = -1
     hits: int = field(default=1)
     appearance: np.ndarray | None = None  # (448,) unit-norm running mean of the observed appearance vectors
+    smoothed: np.ndarray | None = None  # (4,) the Kalman filter's box after the last observation: what the LSTM reads
 
 
 def make_motion(config: TrackerConfig, fps: float) -> MotionModel:
@@ -198,11 +199,14 @@ class Tracker:
         features = dets.features[rows].copy()
         dt = np.array([(self.frame - t.last_frame) / self.fps for t in tracks], dtype=np.float32)
         age = np.array([(self.frame - t.start_frame) / self.fps for t in tracks], dtype=np.float32)
-        set_motion(features, dets.xyxy[rows], np.stack([t.xyxy for t in tracks]), dt, age, self.image_size)
+        # The motion part describes the filtered boxes: detector noise would swamp the frame-to-frame moves that the
+        # forecaster learned from smooth labelled tracks.
+        smoothed = self.kalman.to_xyxy(mean)
+        set_motion(features, smoothed, np.stack([t.smoothed for t in tracks]), dt, age, self.image_size)
         for track, f in zip(tracks, features):
             track.appearance = self._blend(track.appearance, f)
-        for track, row, m, c, f in zip(tracks, rows, mean, cov, features):
-            track.mean, track.covariance = m, c
+        for track, row, m, c, f, box in zip(tracks, rows, mean, cov, features, smoothed):
+            track.mean, track.covariance, track.smoothed = m, c, box
             track.xyxy, track.score, track.class_id = dets.xyxy[row], float(dets.score[row]), int(dets.class_id[row])
             track.last_frame, track.det_index = self.frame, int(row)
             track.hits += 1
@@ -235,7 +239,7 @@ class Tracker:
                 track_id=self._next_id, mean=m, covariance=c, xyxy=dets.xyxy[row], score=float(dets.score[row]),
                 class_id=int(dets.class_id[row]), start_frame=self.frame, last_frame=self.frame,
                 features=deque([f], maxlen=self.buffer_frames), frames=deque([self.frame], maxlen=self.buffer_frames),
-                state=state, det_index=int(row), appearance=self._blend(None, f),
+                state=state, det_index=int(row), appearance=self._blend(None, f), smoothed=dets.xyxy[row].copy(),
             ))
             self._next_id += 1
         return started

@@ -217,7 +217,7 @@ def evaluate_forecaster(
     the LSTM appearance features, as in training with it."""
     from vidtrack.forecast import default_checkpoint
 
-    model = load_checkpoint(checkpoint or default_checkpoint())
+    model = load_checkpoint(default_checkpoint(checkpoint))
     if appearance is None:
         appearance = not model.config.motion_only
     clips = read_data(data, split=split, subset=subset, classes=classes)

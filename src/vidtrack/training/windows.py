@@ -193,9 +193,9 @@ class Augmentation:
     """Perturbations that make clean labels look like a tracker's boxes and vary the scene (all probabilities)."""
 
     flip: float = 0.5  # mirror left-right
-    scale: float = 0.1  # zoom about the image centre by up to ±10 %
+    scale: float = 0.0  # zoom about the image centre by up to this share
     pan_px_s: float = 0.0  # camera pan, standard deviation in image widths per second
-    jitter: float = 0.01  # box noise, standard deviation as a fraction of the box height
+    jitter: float = 0.0  # box noise, standard deviation as a fraction of the box height
     drop: float = 0.05  # missed detections in the past (never now)
     fragment: float = 0.2  # the track starts later within the window
 
