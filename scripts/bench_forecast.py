@@ -1,7 +1,7 @@
 """Forecaster speed: training windows per second, and milliseconds per frame to forecast 50 and 500 live tracks.
 
-Each live-track measurement runs the LSTM forecaster (which also rolls the Kalman filter forward) and, as the
-baseline in the same process, the Kalman and constant-velocity forecasters on the same boxes and features.
+Each live-track measurement runs the LSTM forecaster and, as the baseline in the same process, the Kalman and
+constant-velocity forecasters on the same boxes and features.
 
     .venv/bin/python scripts/bench_forecast.py
 """
@@ -72,7 +72,7 @@ def main() -> None:
           f"(batch {args.batch_size}, torch threads {torch.get_num_threads()})")
     horizon = 45  # 1.5 s at 30 fps
     model = TrajectoryLSTM(LSTMConfig()).eval()
-    print("| live tracks | LSTM (+ Kalman base) ms/frame | Kalman ms/frame | constant velocity ms/frame |")
+    print("| live tracks | LSTM ms/frame | Kalman ms/frame | constant velocity ms/frame |")
     print("|---:|---:|---:|---:|")
     for tracks in (50, 500):
         row = [forecasting_ms(make(), tracks, args.frames) for make in (

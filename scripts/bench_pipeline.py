@@ -270,8 +270,9 @@ def bench_stages(args: argparse.Namespace) -> dict[str, float]:
                     tracks = tracker.update(detections)
                 with timer(FORECASTING, timing):
                     forecaster.forget(tracker.removed_ids)
-                    future = forecaster.step(frame.index, tracks.track_id, tracks.xyxy,
-                                             tracker.last_features(tracks.track_id))
+                    boxes = tracker.smoothed_boxes(tracks.track_id) if forecaster.kind == "lstm" else tracks.xyxy
+                    features = tracker.last_features(tracks.track_id)
+                    future = forecaster.step(frame.index, tracks.track_id, boxes, features)
                     tracks = tracks.with_forecast(future, forecaster.kind)
                 result = FrameResult(frame.index, frame.index / info.fps, frame.image, detections, tracks)
                 with timer(WRITING, timing):

@@ -72,7 +72,7 @@ def test_straight_walk_gives_a_constant_velocity_box(tmp_path, fps):
 
 @pytest.mark.parametrize("fps", [15, 30])
 def test_straight_walk_windows_are_constant_velocity(tmp_path, fps):
-    """Every coordinate of past and future boxes of a window lies on a line in time (0.1 s apart in the future)."""
+    """Every coordinate of past and future boxes of a window lies on a line in time (1/30 s apart in the future)."""
     path = write(tmp_path / "walk.txt", straight(speed=1.5))
     w = trajectory_windows(path, fps=fps, camera=ACROSS, seed=3)
     assert (w.fps == fps).all() and (w.track_id == 1).all()

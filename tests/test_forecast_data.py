@@ -87,8 +87,8 @@ def test_augmentation_moves_past_and_future_together(windows):
 
 
 def test_features_match_the_tracker(windows):
-    """The features of a window are those the tracker stores when it tracks the same boxes: geometry from the boxes,
-    motion from the tracker's filtered boxes (the same function over the filtered sequence)."""
+    """The features of a window are those the tracker stores when it tracks the same boxes, computed by the same
+    function over the tracker's filtered boxes."""
     k = int(np.flatnonzero(np.isfinite(windows.past).all(axis=(1, 2)))[0])
     size = tuple(int(v) for v in windows.image_size[k])
     tracker = Tracker(TrackerConfig(motion="kalman"), fps=30.0, image_size=size)
@@ -98,11 +98,10 @@ def test_features_match_the_tracker(windows):
         smoothed.append(tracker.tracks[0].smoothed)
     assert len(tracks) == 1  # one track, seen on every frame
     expected = tracker.last_features(tracks.track_id)[0]
-    features, seen = window_features(windows.past[k:k + 1], windows.fps[k:k + 1], windows.image_size[k:k + 1])
+    filtered, seen = window_features(np.stack(smoothed)[None], windows.fps[k:k + 1], windows.image_size[k:k + 1])
     assert seen.all()
-    np.testing.assert_allclose(features[0, -1, GEOMETRY.start:GEOMETRY.start + 6],
+    np.testing.assert_allclose(filtered[0, -1, GEOMETRY.start:GEOMETRY.start + 6],
                                expected[GEOMETRY.start:GEOMETRY.start + 6], rtol=1e-5)
-    filtered, _ = window_features(np.stack(smoothed)[None], windows.fps[k:k + 1], windows.image_size[k:k + 1])
     np.testing.assert_allclose(filtered[0, -1, MOTION], expected[MOTION], rtol=1e-4, atol=1e-5)
     assert not np.allclose(smoothed[-1], windows.past[k, -1])  # the filter did smooth the boxes
 

@@ -238,7 +238,9 @@ def evaluate_track(gt, results, out) -> None:
 
 @evaluate.command("forecast")
 @_data_options
-@click.option("--checkpoint", type=click.Path(path_type=Path), help="Forecaster folder; the shipped one by default.")
+@click.option("--checkpoint", type=click.Path(path_type=Path),
+              help="Forecaster folder or preset name (pedestrians-fixed-camera, pedestrians-dashcam); the default "
+                   "preset if not given.")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("runs/eval-forecast"), show_default=True)
 @click.option("--protocol", type=click.Choice(["auto", "jaad", "mot"]), default="auto", show_default=True,
               help="How windows are cut: jaad, the published JAAD benchmark's (the default for JAAD data); mot, "

@@ -60,7 +60,7 @@ class TrackerConfig:
 
 @dataclass
 class ForecastConfig:
-    model: Literal["constant_velocity", "kalman", "lstm"] = "lstm"  # the shipped residual LSTM (README)
+    model: Literal["constant_velocity", "kalman", "lstm"] = "lstm"  # the shipped LSTM (README)
     checkpoint: str | None = None  # a folder or a preset name; None: the default preset
     horizon_s: float = field(default=1.5, metadata=_in_range(0.0, 60.0, lo_open=True))
     velocity_window_s: float = field(default=0.5, metadata=_in_range(0.0, 60.0, lo_open=True))

@@ -139,6 +139,8 @@ class Pipeline:
     ) -> FrameResult:
         tracks = tracker.update(detections)
         forecaster.forget(tracker.removed_ids)
-        future = forecaster.step(index, tracks.track_id, tracks.xyxy, tracker.last_features(tracks.track_id))
+        # An LSTM reads the tracker's filtered boxes (see Tracker.smoothed_boxes) and forecasts from them.
+        boxes = tracker.smoothed_boxes(tracks.track_id) if forecaster.kind == "lstm" else tracks.xyxy
+        future = forecaster.step(index, tracks.track_id, boxes, tracker.last_features(tracks.track_id))
         tracks = tracks.with_forecast(future, forecaster.kind)
         return FrameResult(index, index / self.info.fps, image, detections, tracks)

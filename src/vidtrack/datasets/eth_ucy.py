@@ -3,7 +3,8 @@
 An ETH/UCY file has one row per pedestrian per annotated frame, ``frame  pedestrian-id  x  y`` (metres on the ground
 plane, tab- or comma-separated), frame numbers stepping by 10 = 0.4 s. These are real human motions from other
 scenes, seen from above; the forecaster learns from boxes in a camera image. To make them look like MOT17
-pedestrians *in box units* (what the motion-only model reads: box size, aspect, and velocities over the image size),
+pedestrians *in box units* (what the motion-only model reads: the box's place, aspect and size, and its moves in box
+heights per second),
 each trajectory is turned into a box track:
 
 1. Resampling: the positions are interpolated to the video rate `fps` with a shape-preserving cubic (PCHIP, no

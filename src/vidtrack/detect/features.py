@@ -35,6 +35,7 @@ GEOMETRY = slice(448, 456)
 HAS_APPEARANCE = 455
 MOTION = slice(456, 464)
 AGE = MOTION.start + 6  # seconds since the track started
+UNMOVED_ON_FIRST = (*range(MOTION.start, MOTION.start + 4), MOTION.start + 5, MOTION.start + 7)  # 0 on a first box
 POSITION = slice(464, 512)
 N_FREQUENCIES = 6
 assert POSITION.stop == FEATURE_DIM and sum(LEVEL_CHANNELS) == APPEARANCE.stop

@@ -1,5 +1,5 @@
 """Forecasting each track's future boxes at run time: the trained LSTM (`lstm`), the constant-velocity and Kalman
-forecasters, and the features and Kalman base they compute from past boxes (`features`), which training shares.
+forecasters, and the features they compute from past boxes (`features`), which training shares.
 
 Only what runs inside `vidtrack track` lives here; training and evaluation are in `vidtrack.training` and
 `vidtrack.evaluation`, which this package never imports.
@@ -56,7 +56,7 @@ class Forecaster:
     def predict(
         self, history: np.ndarray, *, fps: float, image_size: tuple[int, int], horizon_s: float = 1.5
     ) -> tuple[np.ndarray, np.ndarray]:
-        from vidtrack.forecast.features import window_features
+        from vidtrack.forecast.features import OBSERVE_S, window_features
 
         history = np.asarray(history, dtype=np.float64)
         if history.ndim != 3 or history.shape[2] != 4:
@@ -68,6 +68,7 @@ class Forecaster:
         times = np.arange(1, int(horizon_s * fps + 1e-6) + 1) / fps
         if times[-1] > model_times[-1] + 1e-9:
             raise ValueError(f"horizon_s={horizon_s} exceeds the model's {model_times[-1]:.2f} s")
+        history = history[:, -(round(OBSERVE_S * fps) + 1):]  # the 0.5 s the model learned from, as at run time
         n = len(history)
         rates = np.full(n, float(fps))
         features, seen = window_features(history, rates, np.tile(image_size, (n, 1)))

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from vidtrack.detect.features import AGE, GEOMETRY, MOTION
+from vidtrack.detect.features import AGE, GEOMETRY, MOTION, UNMOVED_ON_FIRST
 from vidtrack.errors import WeightsError
 from vidtrack.forecast.features import OBSERVE_S
 from vidtrack.structures import FEATURE_DIM
@@ -81,7 +81,7 @@ class TrajectoryLSTM(nn.Module):
 
 class LSTMStep:
     """One time step of a `TrajectoryLSTM` for inference, without `nn.LSTM`'s per-call overhead: one fused LSTM cell
-    per layer, reading only the input columns the model uses (12 of 512 for a motion-only model). Equal to the model's
+    per layer, reading only the input columns the model uses (11 of 512 for a motion-only model). Equal to the model's
     `forward` on one step to float precision (tested); on a 2-core CPU, 0.33 ms a step for 50 states against 0.64 ms
     for the model's `forward`, 4.0 ms against 7.1 ms for 1000."""
 
@@ -188,6 +188,8 @@ class LSTMForecaster:
         self.device = torch.device(device)
         self._step = LSTMStep(self.model)
         self._age_column = int(np.flatnonzero(self._step.columns == AGE)[0])
+        # A state's first step, like a window's first box, has no previous observation: no move, gap or flag.
+        self._first_step_zero = np.flatnonzero(np.isin(self._step.columns, UNMOVED_ON_FIRST))
         self.horizon = horizon
         config = model.config
         model_times = np.arange(1, config.horizon + 1) / config.fps
@@ -247,6 +249,7 @@ class LSTMForecaster:
         state = self._pool[index].permute(1, 2, 0, 3)  # (h/c, layers, rows, hidden)
         x = np.asarray(features, dtype=np.float32)[np.ix_(rows, self._step.columns)]  # (rows, columns read)
         x[:, self._age_column] = steps[run] / self.fps  # the age a training window would show: since the restart
+        x[np.ix_(np.flatnonzero(steps[run] == 0), self._first_step_zero)] = 0.0
         out, log_std, (h, c) = self._step(torch.from_numpy(x).to(self.device), (state[0], state[1]))
         self._pool[index] = torch.stack([h, c]).permute(2, 0, 1, 3)
         steps[run] += 1

@@ -34,7 +34,8 @@ class LSTMMotion:
 
     @classmethod
     def load(cls, checkpoint: str | os.PathLike | None, *, fps: float) -> LSTMMotion:
-        """From a forecaster checkpoint folder (None: the shipped one), forecasting as far ahead as it was trained."""
+        """From a forecaster checkpoint folder or preset name (None: the default preset), forecasting as far ahead as
+        it was trained."""
         from vidtrack.forecast import default_checkpoint
 
         model = load_checkpoint(default_checkpoint(checkpoint))

@@ -1,7 +1,8 @@
 """Motion models: where the tracker expects each track in the current frame, and how sure it is.
 
 Every track carries a Kalman filter state (`vidtrack.kalman.KalmanFilterXYAH`), which the tracker predicts and
-corrects itself: it gives the velocities in the feature vectors and a prediction for any track. A motion model turns
+corrects itself: it gives the filtered boxes whose moves fill the feature vectors' motion part, and a prediction for
+any track. A motion model turns
 the tracks into expected boxes with standard deviations, which association compares with the detections:
 
 - `KalmanMotion`: the Kalman filter's own prediction (ByteTrack, BoT-SORT, OC-SORT all use one).

@@ -10,7 +10,7 @@ import numpy as np
 from scipy.stats import chi2
 
 from vidtrack.config import TrackerConfig
-from vidtrack.detect.features import APPEARANCE, HAS_APPEARANCE, geometry_features, set_motion
+from vidtrack.detect.features import APPEARANCE, GEOMETRY, HAS_APPEARANCE, POSITION, geometry_features, set_motion
 from vidtrack.kalman import KalmanFilterXYAH
 from vidtrack.structures import FEATURE_DIM, Detections, Tracks
 from vidtrack.track.matching import appearance_cost, box_iou, iou_cost, linear_assignment, mahalanobis_sq
@@ -199,9 +199,12 @@ class Tracker:
         features = dets.features[rows].copy()
         dt = np.array([(self.frame - t.last_frame) / self.fps for t in tracks], dtype=np.float32)
         age = np.array([(self.frame - t.start_frame) / self.fps for t in tracks], dtype=np.float32)
-        # The motion part describes the filtered boxes: detector noise would swamp the frame-to-frame moves that the
+        # Geometry and motion describe the filtered boxes: detector noise would swamp the frame-to-frame moves that the
         # forecaster learned from smooth labelled tracks.
         smoothed = self.kalman.to_xyxy(mean)
+        described = geometry_features(smoothed, dets.score[rows], self.image_size)
+        features[:, GEOMETRY.start:HAS_APPEARANCE] = described[:, GEOMETRY.start:HAS_APPEARANCE]
+        features[:, POSITION] = described[:, POSITION]
         set_motion(features, smoothed, np.stack([t.smoothed for t in tracks]), dt, age, self.image_size)
         for track, f in zip(tracks, features):
             track.appearance = self._blend(track.appearance, f)
@@ -262,6 +265,12 @@ class Tracker:
         if len(track_ids) == 0:
             return np.zeros((0, FEATURE_DIM), dtype=np.float32)
         return np.stack([by_id[int(i)].features[-1] for i in track_ids])
+
+    def smoothed_boxes(self, track_ids: np.ndarray) -> np.ndarray:
+        """(N, 4) the Kalman-filtered boxes of the given live tracks at their last observation: the boxes whose moves
+        fill the motion part of their features, and what an LSTM forecast starts from."""
+        by_id = {t.track_id: t for t in self.tracks}
+        return np.array([by_id[int(i)].smoothed for i in track_ids], dtype=np.float64).reshape(-1, 4)
 
     def feature_history(self, track_id: int) -> tuple[np.ndarray, np.ndarray]:
         """The buffered (T,) frame indices and (T, 512) feature vectors of a live track, oldest first: the sequence

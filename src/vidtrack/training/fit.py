@@ -88,8 +88,8 @@ def load_windows(
       of tracks with at least 60.
     - `mot`: windows at the clip's frame rate (`windows.cut_windows`), observing 0.5 s of boxes at least 25 % visible;
       evaluation windows every 0.1 s; training windows at every frame, also run backwards in time and, for clips of
-      20 fps or more, at half the frame rate (so that the model sees several rates). Dashcam clips are never run
-      backwards: a car does not drive in reverse through a crowd.
+      20 fps or more, at half the frame rate (so that the model sees several rates). JAAD's dashcam clips, cut by the
+      `jaad` protocol, are never run backwards: a car does not drive in reverse through a crowd.
 
     With `appearance`, clips with frames (MOTChallenge sequences with `img1/`) get their appearance table (computed
     by the detector on `device` once, then read from the cache); the others stay motion-only."""
@@ -151,7 +151,7 @@ def train_forecaster(
     extra: list[Path] | None = None,
     extra_stride_s: float = 1.6,
 ) -> TrainResult:
-    """Train the residual LSTM on the labelled clips of `data` (see `read_data`); checkpoints in `out/best` and
+    """Train the LSTM forecaster on the labelled clips of `data` (see `read_data`); checkpoints in `out/best` and
     `out/last`.
 
     Validation is by clip, never by window: the clips of `val_data` (`val_data_split` choosing JAAD videos, e.g.
