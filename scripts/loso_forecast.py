@@ -24,6 +24,7 @@ import json
 from pathlib import Path
 
 from vidtrack.datasets import read_clips
+from vidtrack.forecast.lstm import LSTMConfig
 from vidtrack.training.fit import evaluate_forecaster, train_forecaster
 from vidtrack.training.trainer import TrainConfig
 
@@ -39,6 +40,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=512)
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-position", action="store_true", help="the model does not read where boxes are")
     parser.add_argument("--also", type=Path, nargs="+", default=[], metavar="PATH",
                         help="labelled data (e.g. a JAAD root) added to the training of every fold")
     parser.add_argument("--also-split", default=None, metavar="NAME", help="the JAAD split of --also (e.g. train)")
@@ -53,7 +55,8 @@ def main() -> None:
         config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, patience=args.epochs,
                              seed=args.seed)
         train_forecaster([args.data, *args.also], folder, split=args.also_split, val_sequences=[clip.name],
-                         train_config=config, extra=args.extra, extra_stride_s=args.extra_stride)
+                         model_config=LSTMConfig(position=not args.no_position), train_config=config,
+                         extra=args.extra, extra_stride_s=args.extra_stride)
         folds[clip.name] = evaluate_forecaster(clip.source, folder / "last", folder / "eval")
     (args.out / "loso.json").write_text(json.dumps(folds, indent=2))
     table = markdown(folds)

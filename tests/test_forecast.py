@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from vidtrack.detect.features import AGE
+from vidtrack.detect.features import AGE, UNMOVED_ON_FIRST
 from vidtrack.errors import WeightsError
 from vidtrack.forecast.constant_velocity import ConstantVelocityForecaster, fit_velocity
 from vidtrack.forecast.lstm import (
@@ -167,6 +167,7 @@ def expected_boxes(model: TrajectoryLSTM, sequence: np.ndarray, box: np.ndarray)
     state started, at 30 fps."""
     sequence = np.array(sequence, dtype=np.float32).reshape(-1, FEATURE_DIM)
     sequence[:, AGE] = np.arange(len(sequence)) / 30.0
+    sequence[0, list(UNMOVED_ON_FIRST)] = 0.0  # a state's first step has no previous observation, as in training
     with torch.no_grad():
         offsets, _, _ = model(torch.as_tensor(sequence)[None])
     return box + offsets[0, -1].numpy() * (box[3] - box[1])

@@ -28,7 +28,7 @@ def test_constant_velocity_extrapolates_exactly():
 def test_kalman_follows_a_steady_motion_and_is_uncertain_ahead():
     past = moving_window(30.0)
     boxes, std = kalman_forecast(past, np.array([30.0]), TIMES)
-    assert abs(boxes[0, 4, 0] - (100 + 3 * 15)) < 4  # 0.5 s ahead, within a few px after 16 frames
+    assert abs(boxes[0, 14, 0] - (100 + 3 * 15)) < 4  # 0.5 s ahead (TIMES[14]), within a few px after 16 frames
     assert (np.diff(std[0, :, 0]) > 0).all()  # uncertainty grows with time ahead
     still = np.full((1, 16, 4), np.nan)
     still[0, -5:] = [10, 10, 50, 110]

@@ -260,9 +260,9 @@ def test_feature_buffer_is_bounded(motion: str) -> None:
     assert (np.diff(frames) > 0).all() and frames[-1] == 49
     assert not {30, 31, 32} & set(frames.tolist())
     assert frames.tolist() == [f for f in range(50) if f not in (30, 31, 32)][-20:]
-    # Geometry features follow the boxes: centre x / image width.
+    # Geometry features follow the (filtered) boxes, a fraction of a pixel from a steady walk's: centre x / width.
     centre_x = [(walker(f)[0] + walker(f)[2]) / 2 / SIZE[0] for f in frames]
-    np.testing.assert_allclose(features[:, GEOMETRY.start], centre_x, rtol=1e-5)
+    np.testing.assert_allclose(features[:, GEOMETRY.start], centre_x, atol=0.5 / SIZE[0])
 
 
 @MODELS

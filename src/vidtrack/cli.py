@@ -181,13 +181,15 @@ def _data_options(command):
 @click.option("--lr", type=float, default=2e-3, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--dropout", type=float, default=0.0, show_default=True, help="Between the LSTM's two layers.")
+@click.option("--no-position", is_flag=True, help="The model does not read where boxes are in the image (for fixed "
+              "cameras: it would learn where people walk in the training scenes).")
 @click.option("--device", default="auto", show_default=True)
 @click.option("--no-augment", is_flag=True, help="Train on the clean labels only.")
 @click.option("--no-resume", is_flag=True, help="Start over even if OUT holds an interrupted run.")
 @click.option("--appearance", is_flag=True, help="Also learn from the detector's appearance features on clips with "
               "frames (img1/), computed once and cached in ~/.cache/vidtrack/appearance; the model reads all features.")
 def train(data, split, subset, out, val_data, val_data_split, val_split, val_sequences, epochs, batch_size, lr, seed,
-          dropout, device, no_augment, no_resume, appearance) -> None:
+          dropout, no_position, device, no_augment, no_resume, appearance) -> None:
     """Train the LSTM forecaster on labelled clips; also runs under torchrun for several processes.
 
     \b
@@ -208,7 +210,8 @@ def train(data, split, subset, out, val_data, val_data_split, val_split, val_seq
     result = train_forecaster(data, out, split=split, subset=subset, val_data=list(val_data) or None,
                               val_data_split=val_data_split, val_split=val_split,
                               val_sequences=list(val_sequences) or None,
-                              model_config=LSTMConfig(motion_only=not appearance, dropout=dropout), train_config=config,
+                              model_config=LSTMConfig(motion_only=not appearance, dropout=dropout,
+                                                      position=not no_position), train_config=config,
                               augment=not no_augment, resume=not no_resume, appearance=appearance)
     click.echo(f"best validation loss {result.best_val_loss:.4f} at epoch {result.best_epoch} of "
                f"{result.epochs_run}; checkpoint {Path(out) / 'best'}")

@@ -51,7 +51,7 @@ class TrackerConfig:
     fuse_score: bool = True
     track_buffer_s: float = field(default=2.0, metadata=_in_range(0.0, 3600.0))
     feature_buffer_s: float = field(default=2.0, metadata=_in_range(0.0, 3600.0, lo_open=True))
-    motion: Literal["kalman", "lstm"] = "lstm"
+    motion: Literal["kalman", "lstm"] = "kalman"
     motion_checkpoint: str | None = None  # for motion: lstm, a folder or preset; None: forecast.checkpoint's
     gate_confidence: float = field(default=0.99, metadata=_in_range(0.0, 1.0, lo_open=True))
     appearance_thresh: float = field(default=0.02, metadata=_in_range(0.0, 1.0))

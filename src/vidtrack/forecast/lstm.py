@@ -35,19 +35,22 @@ class LSTMConfig:
     horizon: int = 45  # future steps predicted, one every 1 / fps seconds
     fps: float = 30.0  # rate of the predicted steps (not of the video)
     motion_only: bool = True  # read only the box's place, shape and motion, not appearance
+    position: bool = True  # read where the box is in the image (a motion-only model)
     dropout: float = 0.0  # between the LSTM layers, in training
 
 
-def motion_input_mask() -> torch.Tensor:
+def motion_input_mask(position: bool = True) -> torch.Tensor:
     """(512,) ones on the features a motion-only model reads: where the box is in the image (centre x and y), its
     aspect, and the tracker's motion part (its moves in box heights per second, its size, the time since the last
     observation and since the track began).
 
     Place in the image matters for a camera that moves: a car driving forward makes everything flow outwards from
-    the middle of the image, faster the closer it is. Score and appearance are left out.
+    the middle of the image, faster the closer it is. For a fixed camera (`position` False) it is left out: from a
+    few scenes, a model that reads it learns where people walk there instead of how they move. Score and appearance
+    are left out.
     """
     mask = torch.zeros(FEATURE_DIM)
-    mask[GEOMETRY.start:GEOMETRY.start + 2] = 1  # centre x / W, centre y / H
+    mask[GEOMETRY.start:GEOMETRY.start + 2] = float(position)  # centre x / W, centre y / H
     mask[GEOMETRY.start + 4] = 1  # log aspect
     mask[MOTION] = 1
     return mask
@@ -66,7 +69,7 @@ class TrajectoryLSTM(nn.Module):
         self.lstm = nn.LSTM(config.input_size, config.hidden_size, config.num_layers, batch_first=True,
                             dropout=config.dropout)
         self.head = nn.Linear(config.hidden_size, config.horizon * 4 * 2)
-        mask = motion_input_mask() if config.motion_only else torch.ones(config.input_size)
+        mask = motion_input_mask(config.position) if config.motion_only else torch.ones(config.input_size)
         self.register_buffer("input_mask", mask, persistent=False)
 
     def forward(
