@@ -24,6 +24,8 @@ def default_checkpoint(checkpoint: str | os.PathLike | None = None) -> Path:
     """The forecaster folder that `checkpoint` names: a folder, the name of a shipped preset, or None for the default
     preset (`pedestrians-fixed-camera`, trained on MOT17; `pedestrians-dashcam` is trained on JAAD)."""
     if checkpoint is not None and (str(checkpoint) not in PRESETS or Path(checkpoint).exists()):
+        if not Path(checkpoint).exists():
+            raise WeightsError(f"{checkpoint}: no such forecaster folder, nor a preset ({', '.join(PRESETS)})")
         return Path(checkpoint)
     folder = PRESETS_FOLDER / str(checkpoint or DEFAULT_PRESET)
     if not (folder / "model.safetensors").is_file():
