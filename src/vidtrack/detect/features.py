@@ -94,8 +94,8 @@ def set_motion(
     xyxy = np.asarray(xyxy, dtype=np.float64)
     height = np.maximum(xyxy[:, 3] - xyxy[:, 1], 1e-3)
     moved = dt_s > 0
-    rate = np.where(moved[:, None], (xyxy - np.where(moved[:, None], previous, xyxy)), 0.0)
-    features[:, MOTION.start:MOTION.start + 4] = rate / np.where(moved, dt_s, 1.0)[:, None] / height[:, None]
+    shift = xyxy - np.where(moved[:, None], previous, xyxy)  # 0 for a first box, whatever `previous` holds
+    features[:, MOTION.start:MOTION.start + 4] = shift / np.where(moved, dt_s, 1.0)[:, None] / height[:, None]
     features[:, MOTION.start + 4] = np.log(height / image_size[1])
     features[:, MOTION.start + 5] = dt_s
     features[:, AGE] = age_s

@@ -23,11 +23,12 @@ DEFAULT_PRESET = PRESETS[0]
 def default_checkpoint(checkpoint: str | os.PathLike | None = None) -> Path:
     """The forecaster folder that `checkpoint` names: a folder, the name of a shipped preset, or None for the default
     preset (`pedestrians-fixed-camera`, trained on MOT17; `pedestrians-dashcam` is trained on JAAD)."""
-    if checkpoint is not None and (str(checkpoint) not in PRESETS or Path(checkpoint).exists()):
-        if not Path(checkpoint).exists():
-            raise WeightsError(f"{checkpoint}: no such forecaster folder, nor a preset ({', '.join(PRESETS)})")
+    if checkpoint is not None and Path(checkpoint).exists():
         return Path(checkpoint)
-    folder = PRESETS_FOLDER / str(checkpoint or DEFAULT_PRESET)
+    name = str(checkpoint or DEFAULT_PRESET)
+    if name not in PRESETS:
+        raise WeightsError(f"{checkpoint}: no such forecaster folder, nor a preset ({', '.join(PRESETS)})")
+    folder = PRESETS_FOLDER / name
     if not (folder / "model.safetensors").is_file():
         raise WeightsError(f"{folder}: the packaged forecaster is missing; reinstall vidtrack or pass "
                            "a checkpoint folder")

@@ -2,8 +2,8 @@
 
 Every track carries a Kalman filter state (`vidtrack.kalman.KalmanFilterXYAH`), which the tracker predicts and
 corrects itself: it gives the filtered boxes whose moves fill the feature vectors' motion part, and a prediction for
-any track. A motion model turns
-the tracks into expected boxes with standard deviations, which association compares with the detections:
+any track. A motion model turns the tracks into expected boxes with standard deviations, which association compares
+with the detections:
 
 - `KalmanMotion`: the Kalman filter's own prediction (ByteTrack, BoT-SORT, OC-SORT all use one).
 - `LSTMMotion` (`vidtrack.track.lstm_motion`): the learned forecaster's, made when the track was last seen, so that a

@@ -97,7 +97,8 @@ def load_windows(
     for clip in clips:
         if clip_protocol(clip, protocol) == "jaad":
             cut = benchmark_windows(clip, stride=1, min_boxes=60) if train else benchmark_windows(clip)
-            parts += [cut] if cut is not None else []
+            if cut is not None:
+                parts.append(cut)
             continue
         with_frames = appearance and motchallenge.detect(clip.source)
         table = sequence_appearance(clip.source, device=device) if with_frames else None
