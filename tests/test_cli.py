@@ -89,6 +89,8 @@ def test_precomputed_detections_write_every_frame(tmp_path):
         (["track", str(CLIP), "--set", "tracker.nonsense=1"], "unknown config key 'tracker.nonsense'"),
         (["track", str(CLIP), "--conf", "2"], "detector.conf: 2.0 is out of range"),
         (["track", str(CLIP), "--classes", "unicorn"], "'unicorn' is not a class"),
+        (["track", str(CLIP), "--fps", "0"], "fps must be a positive number"),
+        (["track", str(CLIP), "--fps", "-7"], "fps must be a positive number"),
     ],
 )
 def test_bad_input_is_one_line(tmp_path, args, message):

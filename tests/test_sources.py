@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
-from vidtrack.errors import InputError
+from vidtrack.errors import ConfigError, InputError
 from vidtrack.io import sources
 from vidtrack.io.sources import (
     CaptureSource,
@@ -363,3 +363,62 @@ def test_unopenable_webcam_fake() -> None:
         CaptureSource(2, opener=_opener(capture))
     _input_error(excinfo, "camera 2", "could not be opened")
     assert capture.released
+
+
+# The frame rate: the seqinfo.ini beside a source, --fps, and the container
+
+
+def _video(path: Path, frames: int, fps: float) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (64, 48))
+    for i in range(frames):
+        writer.write(_image(value=i))
+    writer.release()
+    return path
+
+
+def _seqinfo(folder: Path, fps: float, length: int) -> None:
+    (folder / "seqinfo.ini").write_text(f"[Sequence]\nname=s\nframeRate={fps}\nseqLength={length}\nimWidth=64\n"
+                                        "imHeight=48\n")
+
+
+def test_seqinfo_beside_the_video_gives_the_recorded_rate(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    video = _video(tmp_path / "seq" / "video" / "clip.avi", 6, 10)  # PETS09's layout: seq/video/clip.avi
+    _seqinfo(tmp_path / "seq", 7, 6)
+    with caplog.at_level(logging.WARNING, logger="vidtrack"):
+        assert open_source(video).info.fps == 7
+    assert _warnings(caplog, "the container says 10 fps, seqinfo.ini says it was recorded at 7")
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="vidtrack"):
+        assert open_source(video, fps=12).info.fps == 12  # --fps wins, with a word
+    assert _warnings(caplog, "using the given 12 fps; seqinfo.ini says it was recorded at 7")
+
+
+def test_image_folder_takes_its_sequence_rate(tmp_path: Path) -> None:
+    (tmp_path / "img1").mkdir()
+    for i in range(3):
+        cv2.imwrite(str(tmp_path / "img1" / f"{i + 1:06d}.jpg"), _image(value=i))
+    _seqinfo(tmp_path, 14, 3)
+    assert open_source(tmp_path / "img1").info.fps == 14
+
+
+def test_seqinfo_of_another_length_is_ignored(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    video = _video(tmp_path / "clip.avi", 6, 10)
+    _seqinfo(tmp_path, 7, 600)
+    with caplog.at_level(logging.WARNING, logger="vidtrack"):
+        assert open_source(video).info.fps == 10
+    assert _warnings(caplog, "which describes 600 frames, not 6")
+
+
+def test_malformed_seqinfo_is_ignored(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    video = _video(tmp_path / "clip.avi", 6, 10)
+    (tmp_path / "seqinfo.ini").write_text("[Sequence]\nframeRate=fast\n")
+    with caplog.at_level(logging.WARNING, logger="vidtrack"):
+        assert open_source(video).info.fps == 10
+    assert _warnings(caplog, "ignoring")
+
+
+@pytest.mark.parametrize("fps", [0, -7, float("nan"), float("inf")])
+def test_invalid_fps(tmp_path: Path, fps: float) -> None:
+    with pytest.raises(ConfigError, match="fps must be a positive number"):
+        open_source(_video(tmp_path / "clip.avi", 2, 10), fps=fps)

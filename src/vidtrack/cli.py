@@ -72,12 +72,14 @@ def main() -> None:
 @click.option("--detections", type=click.Path(path_type=Path), help="Track a MOTChallenge detections file instead.")
 @click.option("--seqinfo", type=click.Path(path_type=Path), help="seqinfo.ini of the --detections sequence.")
 @click.option("--max-frames", type=int, help="Stop after this many frames.")
+@click.option("--fps", type=float, help="The source's frame rate, if its container "
+              "is wrong; by default a seqinfo.ini beside the video gives it, else the container.")
 @click.option("--video/--no-video", default=None, help="Write annotated.mp4.")
 @click.option("--show", is_flag=True, help="Show the annotated frames in a window.")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override any config key, e.g. "
               "tracker.track_buffer_s=2.")
 def track(source, out, config_path, tracker_path, model, classes, conf, iou, imgsz, device, batch, detections, seqinfo,
-          max_frames, video, show, sets) -> None:
+          max_frames, fps, video, show, sets) -> None:
     """Track objects in SOURCE: a video file, an image folder, a webcam index (0) or an rtsp/http URL.
 
     \b
@@ -105,9 +107,9 @@ def track(source, out, config_path, tracker_path, model, classes, conf, iou, img
                   "output.video": video}
     pipe = Pipeline(load_config(config_path, overrides, tracker=tracker_path))
     if detections is not None:
-        results = pipe.run_detections(detections, seqinfo, max_frames=max_frames)
+        results = pipe.run_detections(detections, seqinfo, max_frames=max_frames, fps=fps)
     else:
-        results = pipe.run(source, max_frames=max_frames)
+        results = pipe.run(source, max_frames=max_frames, fps=fps)
     first = next(results, None)  # opens the source, so that its frame rate and size are known
     if first is None:
         raise VidtrackError(f"{source or detections}: no frames to track")

@@ -18,7 +18,7 @@ from vidtrack.forecast.constant_velocity import ConstantVelocityForecaster
 from vidtrack.forecast.kalman import KalmanForecaster
 from vidtrack.forecast.lstm import LSTMForecaster, load_checkpoint
 from vidtrack.io.motchallenge import read_detections, read_seqinfo
-from vidtrack.io.sources import Frame, SourceInfo, ThreadedReader, open_source
+from vidtrack.io.sources import Frame, SourceInfo, ThreadedReader, check_fps, open_source
 from vidtrack.structures import Detections, Tracks
 from vidtrack.track.lstm_motion import LSTMMotion
 from vidtrack.track.tracker import Tracker
@@ -81,10 +81,16 @@ class Pipeline:
                                       device=d.device, half=d.half, max_det=d.max_det)
         return self._detector
 
-    def run(self, source: str | int | os.PathLike, *, max_frames: int | None = None) -> Iterator[FrameResult]:
-        """Stream a video file, image folder, webcam index or rtsp/http URL through the three stages."""
+    def run(
+        self, source: str | int | os.PathLike, *, max_frames: int | None = None, fps: float | None = None
+    ) -> Iterator[FrameResult]:
+        """Stream a video file, image folder, webcam index or rtsp/http URL through the three stages.
+
+        The frame rate, on which every time-based setting depends, is `fps` when given, else the ``seqinfo.ini`` beside
+        the source when there is one, else the container's (see `open_source`).
+        """
         # The source opens first, so that a bad one fails before the model loads; decoding starts while it loads.
-        with ThreadedReader(open_source(source), queue_size=self.config.output.queue_size) as reader:
+        with ThreadedReader(open_source(source, fps=fps), queue_size=self.config.output.queue_size) as reader:
             detector = self.detector
             self.info = reader.info
             frames: Iterable[Frame] = itertools.islice(reader, max_frames) if max_frames else reader
@@ -99,13 +105,15 @@ class Pipeline:
                     yield self._step(frame.index, frame.image, detections, tracker, forecaster)
 
     def run_detections(
-        self, detections: str | os.PathLike, seqinfo: str | os.PathLike, *, max_frames: int | None = None
+        self, detections: str | os.PathLike, seqinfo: str | os.PathLike, *, max_frames: int | None = None,
+        fps: float | None = None,
     ) -> Iterator[FrameResult]:
         """Track precomputed MOTChallenge detections (features hold geometry only); images are attached where the
-        sequence's image folder has them."""
+        sequence's image folder has them. `fps` overrides the seqinfo's frame rate."""
+        check_fps(fps)
         seq = read_seqinfo(seqinfo)
         per_frame = read_detections(detections, seq_length=seq.length)
-        self.info = SourceInfo(seq.name, "detections", seq.fps, (seq.width, seq.height), seq.length)
+        self.info = SourceInfo(seq.name, "detections", fps or seq.fps, (seq.width, seq.height), seq.length)
         tracker, forecaster = self._stages()
         folder = seq.image_folder
         for number in range(1, min(seq.length, max_frames or seq.length) + 1):

@@ -19,7 +19,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -27,7 +27,8 @@ from typing import Any, Self
 import cv2
 import numpy as np
 
-from vidtrack.errors import InputError
+from vidtrack.errors import ConfigError, InputError
+from vidtrack.io.motchallenge import read_seqinfo
 
 log = logging.getLogger("vidtrack")
 
@@ -248,6 +249,12 @@ class ImageFolderSource(FrameSource):
                 yield Frame(index, self._conform(image, index))
 
 
+def check_fps(fps: float | None) -> None:
+    """A frame rate given by the user must be a positive, finite number (None: take the source's)."""
+    if fps is not None and not (math.isfinite(fps) and fps > 0):
+        raise ConfigError(f"fps must be a positive number of frames per second, got {fps}")
+
+
 def open_source(spec: str | int | os.PathLike, *, fps: float | None = None) -> FrameSource:
     """Open what the user gave as a frame source, decoding its first frame so that bad input fails here.
 
@@ -255,8 +262,7 @@ def open_source(spec: str | int | os.PathLike, *, fps: float | None = None) -> F
     an existing folder is an image folder (sorted by name; .jpg .jpeg .png .bmp .tif .tiff .webp); an existing file
     is a video. `fps` overrides the frame rate the source reports; image folders default to 30.
     """
-    if fps is not None and not (math.isfinite(fps) and fps > 0):
-        raise ValueError(f"fps must be a positive number, got {fps}")
+    check_fps(fps)
     if isinstance(spec, int) or (isinstance(spec, str) and spec.isascii() and spec.isdigit()):
         return CaptureSource(int(spec), fps=fps)
     text = os.fsdecode(spec)
@@ -264,10 +270,45 @@ def open_source(spec: str | int | os.PathLike, *, fps: float | None = None) -> F
         return CaptureSource(text, fps=fps)
     path = Path(text).expanduser()
     if path.is_dir():
-        return ImageFolderSource(path, fps=fps or DEFAULT_FPS)
-    if path.is_file():
-        return VideoSource(path, fps=fps)
-    raise InputError(f"{text}: no such file or folder; check the path")
+        source: FrameSource = ImageFolderSource(path, fps=fps or DEFAULT_FPS)
+    elif path.is_file():
+        source = VideoSource(path, fps=fps)
+    else:
+        raise InputError(f"{text}: no such file or folder; check the path")
+    recorded = _recorded_fps(path, source.info)
+    if recorded is not None and recorded != source.info.fps:
+        if fps is not None:
+            log.warning("%s: using the given %g fps; seqinfo.ini says it was recorded at %g", text, fps, recorded)
+        else:
+            if source.info.kind == "video":
+                log.warning("%s: the container says %g fps, seqinfo.ini says it was recorded at %g; using %g (--fps "
+                            "overrides)", text, source.info.fps, recorded, recorded)
+            source.info = replace(source.info, fps=recorded)
+    return source
+
+
+def _recorded_fps(path: Path, info: SourceInfo) -> float | None:
+    """The frameRate of the MOTChallenge ``seqinfo.ini`` that describes this video or image folder, if there is one.
+
+    It is looked for beside the source and one folder up (``seq/img1/``, ``seq/video/clip.avi``), and used only when
+    its seqLength matches the source's frame count; containers often carry a wrong rate (PETS09's AVI says 10 fps, the
+    sequence was recorded at 7), and every time-based setting depends on it.
+    """
+    folder = path if path.is_dir() else path.parent
+    for candidate in (folder / "seqinfo.ini", folder.parent / "seqinfo.ini"):
+        if not candidate.is_file():
+            continue
+        try:
+            seq = read_seqinfo(candidate)
+        except InputError as e:
+            log.warning("ignoring %s", e)
+            return None
+        if info.frame_count is not None and abs(seq.length - info.frame_count) > FRAME_COUNT_TOLERANCE:
+            log.warning("%s: ignoring %s, which describes %d frames, not %d", info.name, candidate, seq.length,
+                        info.frame_count)
+            return None
+        return seq.fps
+    return None
 
 
 _END = object()
