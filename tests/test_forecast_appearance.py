@@ -92,7 +92,7 @@ def test_one_unit_vector_per_labelled_box_of_the_frames(clip, table):
 def test_the_detector_pools_labelled_boxes_as_its_detections(table, clip):
     """`Detector.appearance` at a detection's box is the appearance that `Detector.__call__` gives the detection;
     the cache holds `Detector.appearance` at the labelled boxes."""
-    detector = Detector("yolov8n.pt", classes=["person"], device="cpu")
+    detector = Detector("yolov8n.pt", classes=["person"], device="cpu", appearance="neck")  # what the cache holds
     frame = cv2.imread(str(clip / "img1" / "000001.jpg"))
     [detections] = detector([frame])
     inside = (detections.xyxy[:, :2] > 2).all(axis=1) & (detections.xyxy[:, 2] < 1918) & (detections.xyxy[:, 3] < 1078)

@@ -38,6 +38,7 @@ class DetectorConfig:
     half: bool | None = None
     batch: int = field(default=1, metadata=_in_range(1, 1024))
     max_det: int = field(default=300, metadata=_in_range(1, 100000))
+    appearance: Literal["colour", "neck", "none"] = "colour"
 
 
 @dataclass
@@ -54,7 +55,7 @@ class TrackerConfig:
     motion: Literal["kalman", "lstm"] = "kalman"
     motion_checkpoint: str | None = None  # for motion: lstm, a folder or preset; None: forecast.checkpoint's
     gate_confidence: float = field(default=0.99, metadata=_in_range(0.0, 1.0, lo_open=True))
-    appearance_thresh: float = field(default=0.02, metadata=_in_range(0.0, 1.0))
+    appearance_thresh: float = field(default=0.1, metadata=_in_range(0.0, 1.0))
     appearance_momentum: float = field(default=0.9, metadata=_in_range(0.0, 1.0))
 
 

@@ -78,7 +78,8 @@ class Pipeline:
 
             d = self.config.detector
             self._detector = Detector(d.model, classes=d.classes, conf=d.conf, iou=d.iou, imgsz=d.imgsz,
-                                      device=d.device, half=d.half, max_det=d.max_det)
+                                      device=d.device, half=d.half, max_det=d.max_det,
+                                      appearance=d.appearance)
         return self._detector
 
     def run(

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import Literal
 
 import cv2
 import numpy as np
 import torch
 
+from vidtrack.detect.colour import DIM, colour_histograms
 from vidtrack.detect.features import APPEARANCE, HAS_APPEARANCE, geometry_features, pool_appearance
 from vidtrack.detect.weights import resolve_weights
 from vidtrack.errors import ConfigError, WeightsError
@@ -29,6 +31,10 @@ def select_device(device: str = "auto") -> torch.device:
 class Detector:
     """Runs a YOLO model (a `.pt` checkpoint, or any format Ultralytics loads) on batches of BGR frames.
 
+    The appearance part of each feature vector is, by `appearance`: "colour", clothing-colour histograms from the
+    pixels in the box (`vidtrack.detect.colour`; any backend); "neck", the model's feature maps pooled in the box
+    (PyTorch models only); or "none".
+
     Example:
         >>> detector = Detector("yolov8n.pt", classes=["person"], device="cpu")
         >>> [detections] = detector([frame])
@@ -46,6 +52,7 @@ class Detector:
         device: str = "auto",
         half: bool | None = None,
         max_det: int = 300,
+        appearance: Literal["colour", "neck", "none"] = "colour",
     ) -> None:
         from ultralytics.nn.autobackend import AutoBackend
         from ultralytics.nn.modules.head import Detect
@@ -72,12 +79,14 @@ class Detector:
         modules = network.modules() if isinstance(network, torch.nn.Module) else ()
         head = next((m for m in modules if isinstance(m, Detect)), None)
         self._maps: list[torch.Tensor] | None = None
-        self.has_appearance = head is not None
-        if head is not None:
+        if appearance == "neck" and head is None:
+            log.warning("%s: the %s backend exposes no feature maps; use appearance: colour, or features hold no "
+                        "appearance", model, self.backend.format)
+            appearance = "none"
+        if appearance == "neck":
             head.register_forward_pre_hook(self._keep_maps)
-        else:
-            log.warning("%s: the %s backend exposes no feature maps; features hold geometry only", model,
-                        self.backend.format)
+        self.appearance_kind = appearance
+        self.has_appearance = appearance != "none"
 
     def _class_ids(self, classes: Sequence[str | int] | None) -> list[int] | None:
         if not classes:
@@ -131,42 +140,47 @@ class Detector:
         self._maps = None
         predictions = self.backend(images)
         kept = non_max_suppression(predictions, self.conf, self.iou, classes=self.class_ids, max_det=self.max_det)
-        boxes_in = [k[:, :4] for k in kept]
-        if self.has_appearance and self._maps is not None:
-            appearance = pool_appearance(self._maps, boxes_in, images.shape[2]).cpu().numpy()
+        neck = None
+        if self.appearance_kind == "neck" and self._maps is not None:
+            neck = pool_appearance(self._maps, [k[:, :4] for k in kept], images.shape[2]).cpu().numpy()
             self._maps = None  # release the maps now rather than at the next call
-        else:
-            appearance = None
         h0, w0 = frames[0].shape[:2]
         offset = torch.tensor([left, top, left, top], device=self.device)
         results, start = [], 0
-        for k in kept:
+        for frame, k in zip(frames, kept):
             k = k.float()
             xyxy = ((k[:, :4] - offset) / gain).cpu().numpy()
             xyxy[:, [0, 2]] = xyxy[:, [0, 2]].clip(0, w0)
             xyxy[:, [1, 3]] = xyxy[:, [1, 3]].clip(0, h0)
             score = k[:, 4].cpu().numpy()
             features = geometry_features(xyxy, score, (w0, h0))
-            if appearance is not None:
-                features[:, APPEARANCE] = appearance[start:start + len(k)]
-                features[:, HAS_APPEARANCE] = 1.0
+            if self.appearance_kind == "colour":
+                features[:, :DIM] = colour_histograms(frame, xyxy)
+            elif neck is not None:
+                features[:, APPEARANCE] = neck[start:start + len(k)]
+            features[:, HAS_APPEARANCE] = float(self.has_appearance)
             start += len(k)
             results.append(Detections(xyxy, score, k[:, 5].cpu().numpy().astype(np.int64), features))
         return results
 
     @torch.inference_mode()
     def appearance(self, frames: Sequence[np.ndarray], boxes: Sequence[np.ndarray]) -> list[np.ndarray]:
-        """(K_i, 448) appearance vectors pooled at given boxes, one array per BGR frame (frames of one size).
+        """(K_i, 448) appearance vectors at given boxes, one array per BGR frame (frames of one size).
 
         `boxes[i]` is (K_i, 4) x1 y1 x2 y2 in frame pixels, clipped to the frame; the vectors are what `__call__`
         stores in the features of detections at those boxes (the same letterbox, feature maps and pooling).
         """
         if not self.has_appearance:
-            raise ConfigError(f"the {self.backend.format} backend exposes no feature maps; appearance needs a "
+            raise ConfigError(f"the {self.backend.format} backend exposes no feature maps; neck appearance needs a "
                               "PyTorch (.pt) model")
         if len(frames) != len(boxes):
             raise ValueError(f"{len(frames)} frames but {len(boxes)} box arrays")
         boxes = [np.asarray(b, dtype=np.float32).reshape(-1, 4) for b in boxes]
+        if self.appearance_kind == "colour":
+            padded = [np.zeros((len(b), APPEARANCE.stop), dtype=np.float32) for b in boxes]
+            for frame, b, out in zip(frames, boxes, padded):
+                out[:, :DIM] = colour_histograms(frame, b)
+            return padded
         if sum(len(b) for b in boxes) == 0:
             return [np.zeros((0, APPEARANCE.stop), dtype=np.float32) for _ in boxes]
         images, gain, (left, top) = self._letterbox(frames)

@@ -5,10 +5,12 @@ Layout (indices are half-open):
 ==========  =====  ===================================================================================
 slice       size   content
 ==========  =====  ===================================================================================
-0:448       448    appearance: the detector's neck feature maps P3, P4, P5 averaged inside the box with
-                   RoIAlign (64 + 128 + 256 channels; wider models are averaged down to that many
-                   channel groups), L2-normalised. Zero when the backend exposes no feature maps (ONNX,
-                   TensorRT, ... or precomputed detections): then `HAS_APPEARANCE` is 0.
+0:448       448    appearance, a unit vector, by `detector.appearance`: "colour" (the default), clothing-colour
+                   histograms of the box's upper and lower parts in 0:256 (`vidtrack.detect.colour`), the
+                   rest zero; or "neck", the detector's neck feature maps P3, P4, P5 averaged inside the box
+                   with RoIAlign (64 + 128 + 256 channels; wider models are averaged down to that many
+                   channel groups; PyTorch models only). Zero where there is none ("none", or precomputed
+                   detections): then `HAS_APPEARANCE` is 0.
 448:456     8      geometry: centre x / W, centre y / H, width / W, height / H, log(width / height),
                    sqrt(area / (W H)), detection score, `HAS_APPEARANCE` flag.
 456:464     8      motion, filled by the tracker: how far x1, y1, x2, y2 moved since the previous

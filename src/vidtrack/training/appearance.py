@@ -108,7 +108,8 @@ def sequence_appearance(
     keep = np.isin(gt.frame, list(sizes))
     order = np.lexsort((gt.track_id[keep], gt.frame[keep]))
     frame, track_id, xyxy = gt.frame[keep][order], gt.track_id[keep][order], gt.xyxy[keep][order]
-    vectors, done = _compute(paths, frame, xyxy, Detector(model, imgsz=imgsz, device=device), batch, info.name)
+    detector = Detector(model, imgsz=imgsz, device=device, appearance="neck")
+    vectors, done = _compute(paths, frame, xyxy, detector, batch, info.name)
     table = AppearanceTable(frame[done], track_id[done], vectors[done])
     _save(path, table, {"key": key, "sequence": info.name, "weights": weights.name, "imgsz": str(imgsz)})
     return table
