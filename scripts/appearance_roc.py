@@ -1,17 +1,17 @@
 """Does appearance earn its place in the tracker? ROC of appearance embeddings on PETS09-S2L1, and the tracker's scores.
 
-Detections: the cached output of vidtrack's detector on every frame of ``video/vtest.avi`` (``--dets``, an npz with
-``frame`` (0-based), ``xyxy``, ``score``, ``class_id``, ``features`` (N, 512), ``n_frames``). Those with score >= 0.25
-get a ground-truth identity (`vidtrack.evaluation.appearance.label_detections`; gt frame n is video frame n-1).
+Detections: vidtrack's detector (COCO YOLOv8n, person class, ``detector.appearance: neck``) on every frame of
+``video/vtest.avi``, computed once and cached in ``<out>/detections.npz``. Those with score >= 0.25 get a ground-truth
+identity (`vidtrack.evaluation.appearance.label_detections`; gt frame n is video frame n-1).
 
 Embeddings, all unit vectors compared by the tracker's distance, the halved cosine distance (`appearance_cost`):
 - ``neck``: the detector's pooled P3/P4/P5 features (``features[:, 0:448]``), as the tracker uses them;
   ``P3``, ``P4``, ``P5``: one pyramid level alone (0:64, 64:192, 192:448), L2-normalised again.
 - ``neck-centred``: ``neck`` minus the mean vector of the first half's detections (no labels), normalised again:
   every person's vector shares one large component, which crowds all cosines towards 1.
-- ``colour``: HSV histograms (8 hue x 4 saturation x 4 value bins) of the box's torso (rows 10-50 %) and legs
-  (50-90 %), inner 60 % of the columns, square-rooted; the halved cosine is then (1 - mean Bhattacharyya
-  coefficient of the two parts) / 2.
+- ``colour``: `vidtrack.detect.colour.colour_histograms` (``detector.appearance: colour``, the default): HSV histograms
+  (8 hue x 4 saturation x 4 value bins) of the box's torso (rows 10-50 %) and legs (50-90 %), inner 60 % of the
+  columns, square-rooted; the halved cosine is then (1 - mean Bhattacharyya coefficient of the two parts) / 2.
 - ``colour+P3``: both concatenated with weights sqrt(w), sqrt(1 - w), so that the distance is w times P3's plus
   (1 - w) times the colour's; w in {0.1, 0.25, 0.5} chosen by AUC on the first half. (P3 is the neck's best level;
   the whole neck or ``neck-centred`` with colour scored lower than colour alone at every weight.)
@@ -30,8 +30,8 @@ renumbered); the threshold with the best HOTA on the first half is marked, to be
 
 Writes ``<out>/roc.md`` (tables), ``<out>/distances.png``, ``<out>/roc.png`` and the tracker's result files.
 
-Run (about 2 minutes on 2 CPU cores):
-    PYTHONPATH=src .venv/bin/python scripts/appearance_roc.py --dets runs/pets09_dets.npz
+Run (about 3 minutes on 2 CPU cores, the first time):
+    .venv/bin/python scripts/appearance_roc.py
 """
 
 from __future__ import annotations
@@ -41,15 +41,18 @@ import sys
 from itertools import pairwise
 from pathlib import Path
 
-import cv2
 import numpy as np
+from tqdm import tqdm
 
-from vidtrack.config import load_config
+from vidtrack.config import TrackerConfig, load_config
+from vidtrack.detect.colour import colour_histograms
+from vidtrack.detect.detector import Detector
 from vidtrack.detect.features import APPEARANCE, LEVEL_CHANNELS
 from vidtrack.evaluation.appearance import ROC, Pairs, balanced_weights, identity_pairs, label_detections, match_rate
 from vidtrack.evaluation.appearance import roc as roc_curve
 from vidtrack.evaluation.tracking import evaluate_tracking
 from vidtrack.io.motchallenge import read_ground_truth, read_seqinfo
+from vidtrack.io.sources import open_source
 from vidtrack.structures import Detections
 from vidtrack.track.tracker import Tracker
 
@@ -57,8 +60,6 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "PETS09-S2L1"
 SPLIT = 398  # first video frame of the second half
 MIN_SCORE = 0.25  # detections that get an identity (the tracker's first pass)
-HUE, SATURATION, VALUE = 8, 4, 4
-PARTS = ((0.1, 0.5), (0.5, 0.9))  # torso and legs, as shares of the box height
 TRACKER_GRID = (0.0, 0.005, 0.01, 0.02, 0.03, 0.05, 0.08, 0.12, 0.16, 0.2)
 
 
@@ -66,29 +67,24 @@ def normalise(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
-def colour_histograms(video: Path, frame: np.ndarray, xyxy: np.ndarray) -> np.ndarray:
-    """(N, 2 * HUE * SATURATION * VALUE) unit vectors: the square-rooted HSV histograms of each box's two parts."""
-    out = np.zeros((len(frame), len(PARTS) * HUE * SATURATION * VALUE), dtype=np.float32)
-    capture = cv2.VideoCapture(str(video))
-    index = 0
-    while True:
-        ok, image = capture.read()
-        if not ok:
-            break
-        hsv = cv2.cvtColor(image, cv2.COLOR_BGR2HSV)
-        for row in np.flatnonzero(frame == index):
-            x1, y1, x2, y2 = xyxy[row]
-            w, h = x2 - x1, y2 - y1
-            parts = []
-            for top, bottom in PARTS:
-                patch = hsv[max(int(y1 + top * h), 0):max(int(y1 + bottom * h), 1),
-                            max(int(x1 + 0.2 * w), 0):max(int(x2 - 0.2 * w), 1)]
-                hist = cv2.calcHist([patch], [0, 1, 2], None, [HUE, SATURATION, VALUE], [0, 180, 0, 256, 0, 256])
-                parts.append(np.sqrt(hist.ravel() / max(hist.sum(), 1.0)))
-            out[row] = np.concatenate(parts) / np.sqrt(len(PARTS))
-        index += 1
-    capture.release()
-    return out
+def detect(video: Path, cache: Path) -> dict[str, np.ndarray]:
+    """vidtrack's detector (person class, neck appearance) on every frame, with the clothing-colour vectors of the same
+    boxes, computed once and cached in `cache` (npz)."""
+    if cache.is_file():
+        return dict(np.load(cache))
+    detector = Detector("yolov8n.pt", classes=["person"], device="cpu", appearance="neck")
+    columns: dict[str, list] = {"frame": [], "xyxy": [], "score": [], "class_id": [], "features": [], "colour": []}
+    with open_source(video) as source:
+        for frame in tqdm(source, total=source.info.frame_count, desc="detecting", unit="frame"):
+            [d] = detector([frame.image])
+            for key, value in (("frame", np.full(len(d), frame.index)), ("xyxy", d.xyxy), ("score", d.score),
+                               ("class_id", d.class_id), ("features", d.features),
+                               ("colour", colour_histograms(frame.image, d.xyxy))):
+                columns[key].append(value)
+    dets = {k: np.concatenate(v) for k, v in columns.items()} | {"n_frames": np.array(frame.index + 1)}
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(cache, **dets)
+    return dets
 
 
 def embeddings(features: np.ndarray, colour: np.ndarray, first: np.ndarray) -> dict[str, np.ndarray]:
@@ -209,14 +205,13 @@ def plot(vectors: dict[str, np.ndarray], halves: dict[str, Half], out: Path) -> 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dets", type=Path, required=True, help="cached detections with features (npz)")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="PETS09-S2L1 folder")
     parser.add_argument("--out", type=Path, default=Path("runs/appearance"))
     parser.add_argument("--max-gap-s", type=float, default=3.0, help="longest time between the two of a pair")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
 
-    dets = dict(np.load(args.dets))
+    dets = detect(args.data / "video" / "vtest.avi", args.out / "detections.npz")
     frame, xyxy = dets["frame"], dets["xyxy"]
     fps = read_seqinfo(args.data).fps
     identity = label_detections(frame + 1, xyxy, read_ground_truth(args.data / "gt" / "gt.txt"))
@@ -228,8 +223,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{(identity >= 0).sum()} of {len(frame)} detections labelled; pairs (same, different): "
           + ", ".join(f"{k} {h.pairs.same.sum()}, {(~h.pairs.same).sum()}" for k, h in halves.items()), file=sys.stderr)
 
-    vectors = embeddings(dets["features"], colour_histograms(args.data / "video" / "vtest.avi", frame, xyxy),
-                         first_frame)
+    vectors = embeddings(dets["features"], dets["colour"], first_frame)
     first_auc = lambda w: halves["first"].roc(combine(vectors["P3"], vectors["colour"], w))[0].auc  # noqa: E731
     weight = max((0.1, 0.25, 0.5), key=first_auc)
     vectors["colour+P3"] = combine(vectors["P3"], vectors["colour"], weight)
@@ -249,6 +243,7 @@ def main(argv: list[str] | None = None) -> None:
     parts = {h: (start, stop, write_gt_half(args.data, args.out / "gt" / h, start, stop))
              for h, (start, stop) in (("first", (0, SPLIT)), ("second", (SPLIT, int(dets["n_frames"]))))}
     metrics = ("HOTA", "AssA", "IDF1", "IDSW")
+    default = TrackerConfig().appearance_thresh
     lines += ["", "Tracker, every threshold of the grid on both halves; only the first half chooses (the second half's "
               "other rows show how sensitive the choice is).", "",
               "| embedding | appearance_thresh | chosen by | " + " | ".join(f"{m} {h}" for h in parts for m in metrics)
@@ -259,7 +254,7 @@ def main(argv: list[str] | None = None) -> None:
                       for h, part in parts.items()} for t in sorted({*TRACKER_GRID, at_fmr})}
         best = max(scores, key=lambda t: scores[t]["first"]["HOTA"])
         for t, by_half in scores.items():
-            why = ", ".join(w for w, u in (("off", 0.0), ("default", 0.02), ("ROC FMR 1 %", at_fmr),
+            why = ", ".join(w for w, u in (("off", 0.0), ("default", default), ("ROC FMR 1 %", at_fmr),
                                            ("first-half HOTA", best)) if t == u)
             cells = [f"{by_half[h][m]:.0f}" if m == "IDSW" else f"{by_half[h][m]:.1f}" for h in parts for m in metrics]
             lines.append(f"| {name} | {t:.4f} | {why} | " + " | ".join(cells) + " |")

@@ -59,6 +59,16 @@ def test_clip_forecasts_lie_ahead(clip_run):
         assert np.asarray(forecast["boxes"]).shape == (18, 4)  # the whole frames within 1.5 s at 12.5 fps
 
 
+def test_set_reaches_keys_that_also_have_a_flag(tmp_path):
+    """`--set` of a key with a flag (--conf, --video, ...) is applied when the flag is left out."""
+    result = CliRunner().invoke(main, ["track", str(SEQ / "img1"), "--out", str(tmp_path), "--classes", "person",
+                                       "--device", "cpu", "--set", "output.video=false", "--set", "detector.conf=0.6"])
+    assert result.exit_code == 0, result.output
+    assert not (tmp_path / "annotated.mp4").exists()
+    scores = [float(line.split(",")[6]) for line in (tmp_path / "tracks.txt").read_text().splitlines()]
+    assert scores and min(scores) >= 0.6
+
+
 def test_image_folder(tmp_path):
     result = CliRunner().invoke(main, ["track", str(SEQ / "img1"), "--out", str(tmp_path), "--classes", "person",
                                        "car", "--no-video"])

@@ -101,10 +101,10 @@ def track(source, out, config_path, tracker_path, model, classes, conf, iou, img
     if detections is not None and seqinfo is None:
         raise click.UsageError("--detections needs --seqinfo, the sequence's seqinfo.ini")
     class_list = [c for item in classes for c in item.replace(",", " ").split()] or None
-    overrides = dict(parse_override(s) for s in sets)
-    overrides |= {"detector.model": model, "detector.classes": class_list, "detector.conf": conf,
-                  "detector.iou": iou, "detector.imgsz": imgsz, "detector.device": device, "detector.batch": batch,
-                  "output.video": video}
+    flags = {"detector.model": model, "detector.classes": class_list, "detector.conf": conf, "detector.iou": iou,
+             "detector.imgsz": imgsz, "detector.device": device, "detector.batch": batch, "output.video": video}
+    # A flag given wins over --set; a flag left out must not erase the --set value of its key.
+    overrides = dict(parse_override(s) for s in sets) | {k: v for k, v in flags.items() if v is not None}
     pipe = Pipeline(load_config(config_path, overrides, tracker=tracker_path))
     if detections is not None:
         results = pipe.run_detections(detections, seqinfo, max_frames=max_frames, fps=fps)
