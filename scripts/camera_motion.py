@@ -42,7 +42,7 @@ os.environ.setdefault("YOLO_OFFLINE", "1")  # read by Ultralytics on import: no 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "PETS09-S2L1"
 VIEW = 0.8  # the view's share of the frame's width and height
-CAMERAS = ("pan0", "pan2", "pan4", "pan8", "pan16", "zoom")
+CAMERAS = ("pan0", "pan2", "pan4", "pan8", "zoom")
 COLUMNS = ("HOTA", "IDF1", "IDSW")
 
 
