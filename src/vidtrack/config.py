@@ -57,6 +57,7 @@ class TrackerConfig:
     gate_confidence: float = field(default=0.99, metadata=_in_range(0.0, 1.0, lo_open=True))
     appearance_thresh: float = field(default=0.1, metadata=_in_range(0.0, 1.0))
     appearance_momentum: float = field(default=0.9, metadata=_in_range(0.0, 1.0))
+    camera_motion: Literal["none", "sparse_flow"] = "none"
 
 
 @dataclass

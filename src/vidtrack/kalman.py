@@ -67,6 +67,17 @@ class KalmanFilterXYAH:
         covariance = covariance - gain @ projected_cov @ gain.transpose(0, 2, 1)
         return mean, covariance
 
+    def warp(self, mean: np.ndarray, covariance: np.ndarray, warp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Move states with the camera: `warp` is a (2, 3) partial affine (rotation, uniform scale, translation) from
+        the previous frame to this one. Centres and their velocities are rotated and scaled, centres translated,
+        heights and their velocities scaled, aspects kept (BoT-SORT's `multi_gmc` for this layout); P → T P Tᵀ."""
+        transform = np.eye(8)
+        transform[:2, :2] = transform[4:6, 4:6] = warp[:, :2]
+        transform[3, 3] = transform[7, 7] = np.hypot(warp[0, 0], warp[1, 0])
+        mean = mean @ transform.T
+        mean[:, :2] += warp[:, 2]
+        return mean, transform @ covariance @ transform.T
+
     def to_xyxy(self, mean: np.ndarray) -> np.ndarray:
         return xyah_to_xyxy(mean[:, :4])
 

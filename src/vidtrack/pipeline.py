@@ -146,7 +146,7 @@ class Pipeline:
     def _step(
         self, index: int, image: np.ndarray | None, detections: Detections, tracker: Tracker, forecaster: Forecaster
     ) -> FrameResult:
-        tracks = tracker.update(detections)
+        tracks = tracker.update(detections, image=image)
         forecaster.forget(tracker.removed_ids)
         # An LSTM reads the tracker's filtered boxes (see Tracker.smoothed_boxes) and forecasts from them.
         boxes = tracker.smoothed_boxes(tracks.track_id) if forecaster.kind == "lstm" else tracks.xyxy

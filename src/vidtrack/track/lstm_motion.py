@@ -15,6 +15,7 @@ import numpy as np
 
 from vidtrack.errors import WeightsError
 from vidtrack.forecast.lstm import LSTMForecaster, load_checkpoint
+from vidtrack.track.camera_motion import warp_boxes
 from vidtrack.track.motion import KalmanMotion
 
 if TYPE_CHECKING:
@@ -60,6 +61,12 @@ class LSTMMotion:
         self.forecaster.forget(list(track_ids))
         for track_id in track_ids:
             self._made.pop(track_id, None)
+
+    def follow_camera(self, warp: np.ndarray) -> None:
+        """Move the forecasts made in earlier frames with the camera, into this frame's coordinates."""
+        scale = np.hypot(warp[0, 0], warp[1, 0])
+        for track_id, (frame, boxes, std) in self._made.items():
+            self._made[track_id] = (frame, warp_boxes(boxes, warp).astype(np.float32), std * np.float32(scale))
 
     def forecasts(self, track_ids: np.ndarray, frame: int, horizon: int) -> np.ndarray:
         """(N, horizon, 4) forecasts made in `frame` for tracks observed in it."""

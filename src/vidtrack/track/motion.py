@@ -38,6 +38,10 @@ class MotionModel(Protocol):
     def forget(self, track_ids: Sequence[int]) -> None:
         """Drop the state of tracks that ended."""
 
+    def follow_camera(self, warp: np.ndarray) -> None:
+        """Move what the model holds in image coordinates by the camera's (2, 3) warp from the previous frame (the
+        tracker moves the tracks' Kalman states itself)."""
+
 
 class KalmanMotion:
     """The Kalman filter's prediction, which the tracker has already made for the current frame."""
@@ -50,4 +54,7 @@ class KalmanMotion:
         pass
 
     def forget(self, track_ids: Sequence[int]) -> None:
+        pass
+
+    def follow_camera(self, warp: np.ndarray) -> None:
         pass

@@ -13,6 +13,7 @@ from vidtrack.config import TrackerConfig
 from vidtrack.detect.features import APPEARANCE, GEOMETRY, HAS_APPEARANCE, POSITION, geometry_features, set_motion
 from vidtrack.kalman import KalmanFilterXYAH
 from vidtrack.structures import FEATURE_DIM, Detections, Tracks
+from vidtrack.track.camera_motion import CameraMotion, warp_boxes
 from vidtrack.track.matching import appearance_cost, box_iou, iou_cost, linear_assignment, mahalanobis_sq
 from vidtrack.track.motion import KalmanMotion, MotionModel
 
@@ -68,6 +69,7 @@ class Tracker:
     Example:
         >>> tracker = Tracker(TrackerConfig(), fps=30.0, image_size=(1920, 1080))
         >>> tracks = tracker.update(detections)        # once per frame; `None` or empty on frames with no detections
+        >>> tracks = tracker.update(detections, image=frame)   # camera_motion: sparse_flow reads the frames
         >>> tracks.track_id, tracks.det_index
     """
 
@@ -79,6 +81,7 @@ class Tracker:
         self.image_size = image_size
         self.kalman = KalmanFilterXYAH()  # every track's state, whatever the motion model
         self.motion = motion if motion is not None else make_motion(config, fps)
+        self.camera = CameraMotion() if config.camera_motion == "sparse_flow" else None
         self.gate = float(chi2.ppf(config.gate_confidence, df=4))
         self.max_lost_frames = round(config.track_buffer_s * fps)
         self.buffer_frames = max(1, round(config.feature_buffer_s * fps))
@@ -87,8 +90,9 @@ class Tracker:
         self.removed_ids: list[int] = []  # ids removed in the last update
         self._next_id = 1
 
-    def update(self, detections: Detections | None) -> Tracks:
-        """Advance one frame and return the confirmed tracks observed in it."""
+    def update(self, detections: Detections | None, *, image: np.ndarray | None = None) -> Tracks:
+        """Advance one frame and return the confirmed tracks observed in it. With `camera_motion` on, `image` (the
+        frame, BGR) tells how the camera moved since the last image; without one, the camera counts as still."""
         cfg = self.config
         self.frame += 1
         self.removed_ids = []
@@ -98,6 +102,8 @@ class Tracker:
                               geometry_features(dets.xyxy, dets.score, self.image_size))
         for track in self.tracks:
             track.det_index = -1
+        if self.camera is not None and image is not None:
+            self._follow_camera(self.camera.estimate(image, dets.xyxy))
         self._predict(self.tracks)
 
         high = np.flatnonzero(dets.score >= cfg.track_high_thresh)
@@ -149,6 +155,18 @@ class Tracker:
             a, b = seen[i], lost[j]
             younger = a if self.frame - a.start_frame <= self.frame - b.start_frame else b
             younger.state = TrackState.REMOVED
+
+    def _follow_camera(self, warp: np.ndarray) -> None:
+        """Move every track by the camera's (2, 3) warp from the previous frame, so that its state, its filtered box
+        and the motion model's expectations hold the object's own motion only."""
+        self.motion.follow_camera(warp)
+        if not self.tracks:
+            return
+        mean, cov = self.kalman.warp(np.stack([t.mean for t in self.tracks]),
+                                     np.stack([t.covariance for t in self.tracks]), warp)
+        smoothed = warp_boxes(np.stack([t.smoothed for t in self.tracks]), warp)
+        for track, m, c, box in zip(self.tracks, mean, cov, smoothed):
+            track.mean, track.covariance, track.smoothed = m, c, box
 
     def _predict(self, tracks: list[Track]) -> None:
         if not tracks:
