@@ -9,8 +9,8 @@ For each camera, every frame of ``video/vtest.avi`` (768 x 576, 7 fps) is cut to
 
 The ground truth (``gt/gt.txt``, MOT15; gt frame n is video frame n - 1) goes through the same warp: boxes clipped
 to the view, dropped where less than half of a box remains. YOLOv8n (persons, conf 0.1, CPU) runs once per camera
-on the warped frames (cached in ``<out>/<camera>/detections-<frames>.npz``); the same detections are then tracked
-with ``tracker.camera_motion: none`` and ``sparse_flow`` (configs' defaults otherwise, fps 7), written as
+on the warped frames (cached in ``<out>/<camera>/detections-<frames>-<appearance>.npz``); the same detections are
+then tracked with ``tracker.camera_motion: none`` and ``sparse_flow`` (configs' defaults otherwise, fps 7), written as
 MOTChallenge results next to a ground-truth folder, and scored with `vidtrack.evaluation.tracking.evaluate_tracking`
 (TrackEval HOTA, IDF1, ID switches). "ms/frame" is the extra time of the tracker's update calls with compensation.
 
@@ -155,7 +155,8 @@ def main(argv: list[str] | None = None) -> None:
         folder = args.out / camera
         gt = folder / f"PETS09-S2L1-{camera}"
         write_ground_truth(gt, args.data, warps, size)
-        detections = detect(folder / f"detections-{frames}.npz", video, warps, size)
+        appearance = load_config().detector.appearance  # the cache holds the default detector's features
+        detections = detect(folder / f"detections-{frames}-{appearance}.npz", video, warps, size)
         cells, ms = [], {}
         for camera_motion in ("none", "sparse_flow"):
             images = views(video, warps, size) if camera_motion != "none" else None
