@@ -146,6 +146,11 @@ def test_neck_appearance_layout(frames):
     assert (detections.features[:, 256:448] != 0).any()  # all three levels, beyond the colour part's 256 values
 
 
+def test_class_names_with_a_space():
+    detector = Detector("yolov8n.pt", classes=["cell phone", "person car", "3"], device="cpu")
+    assert detector.class_ids == [67, 0, 2, 3]
+
+
 def test_unknown_class_is_refused():
     with pytest.raises(ConfigError, match="'unicorn' is not a class"):
         Detector("yolov8n.pt", classes=["unicorn"], device="cpu")

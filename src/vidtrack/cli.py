@@ -100,7 +100,7 @@ def track(source, out, config_path, tracker_path, model, classes, conf, iou, img
         raise click.UsageError("give either SOURCE or --detections (with --seqinfo)")
     if detections is not None and seqinfo is None:
         raise click.UsageError("--detections needs --seqinfo, the sequence's seqinfo.ini")
-    class_list = [c for item in classes for c in item.replace(",", " ").split()] or None
+    class_list = [c.strip() for item in classes for c in item.split(",") if c.strip()] or None  # "cell phone" is one
     flags = {"detector.model": model, "detector.classes": class_list, "detector.conf": conf, "detector.iou": iou,
              "detector.imgsz": imgsz, "detector.device": device, "detector.batch": batch, "output.video": video}
     # A flag given wins over --set; a flag left out must not erase the --set value of its key.

@@ -28,6 +28,16 @@ def select_device(device: str = "auto") -> torch.device:
     return torch.device(device)
 
 
+def _split_names(classes: Sequence[str | int], known: dict[str, int]) -> list[str | int]:
+    """"person car" in one string means two classes, unless the model has a class of that name ("cell phone")."""
+    out: list[str | int] = []
+    for c in classes:
+        words = str(c).split()
+        several = str(c) not in known and len(words) > 1 and all(w in known or w.isdigit() for w in words)
+        out.extend(words if several else [c])
+    return out
+
+
 class Detector:
     """Runs a YOLO model (a `.pt` checkpoint, or any format Ultralytics loads) on batches of BGR frames.
 
@@ -93,7 +103,7 @@ class Detector:
             return None
         by_name = {name: i for i, name in self.names.items()}
         ids = []
-        for c in classes:
+        for c in _split_names(classes, by_name):
             if isinstance(c, int) or str(c).isdigit():
                 c = int(c)
                 if c not in self.names:
