@@ -56,7 +56,9 @@ def test_clip_forecasts_lie_ahead(clip_run):
         assert forecast["kind"] == "lstm"
         assert forecast["frames"][0] == record["frame"] + 1
         assert min(forecast["times_s"]) > record["time_s"]
-        assert np.asarray(forecast["boxes"]).shape == (18, 4)  # the whole frames within 1.5 s at 12.5 fps
+        boxes = np.asarray(forecast["boxes"])
+        assert boxes.shape == (18, 4)  # the whole frames within 1.5 s at 12.5 fps
+        assert (boxes[:, 2:] > boxes[:, :2]).all()  # every forecast box is a valid box
 
 
 def test_set_reaches_keys_that_also_have_a_flag(tmp_path):

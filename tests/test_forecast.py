@@ -413,3 +413,13 @@ def test_single_step_equals_the_lstm(motion_only: bool) -> None:
             o, s, state = step(x[:, t, step.columns], state)
             torch.testing.assert_close(o, offsets[:, t], rtol=1e-5, atol=1e-5)
             torch.testing.assert_close(s, log_std[:, t], rtol=1e-5, atol=1e-5)
+
+
+def test_crossed_forecast_corners_become_a_valid_box():
+    from vidtrack.forecast.base import MIN_SIZE, valid_boxes
+
+    boxes = np.array([[[169.55, 483.92, 142.19, 523.51], [10, 20, 30, 40]]], dtype=np.float32)  # one from the demo
+    fixed = valid_boxes(boxes)
+    assert fixed.dtype == np.float32 and (fixed[..., 2:] >= fixed[..., :2]).all()
+    np.testing.assert_allclose(fixed[0, 0], [155.87 - MIN_SIZE / 2, 483.92, 155.87 + MIN_SIZE / 2, 523.51], atol=1e-2)
+    np.testing.assert_array_equal(fixed[0, 1], boxes[0, 1])  # a valid box is left as it is

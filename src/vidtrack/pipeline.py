@@ -13,7 +13,7 @@ import numpy as np
 
 from vidtrack.config import Config, load_config
 from vidtrack.forecast import default_checkpoint
-from vidtrack.forecast.base import Forecaster
+from vidtrack.forecast.base import Forecaster, valid_boxes
 from vidtrack.forecast.constant_velocity import ConstantVelocityForecaster
 from vidtrack.forecast.kalman import KalmanForecaster
 from vidtrack.forecast.lstm import LSTMForecaster, load_checkpoint
@@ -150,6 +150,6 @@ class Pipeline:
         forecaster.forget(tracker.removed_ids)
         # An LSTM reads the tracker's filtered boxes (see Tracker.smoothed_boxes) and forecasts from them.
         boxes = tracker.smoothed_boxes(tracks.track_id) if forecaster.kind == "lstm" else tracks.xyxy
-        future = forecaster.step(index, tracks.track_id, boxes, tracker.last_features(tracks.track_id))
+        future = valid_boxes(forecaster.step(index, tracks.track_id, boxes, tracker.last_features(tracks.track_id)))
         tracks = tracks.with_forecast(future, forecaster.kind)
         return FrameResult(index, index / self.info.fps, image, detections, tracks)

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from vidtrack.errors import WeightsError
+from vidtrack.forecast.base import valid_boxes
 
 PRESETS_FOLDER = Path(__file__).parent / "presets"
 PRESETS = ("pedestrians-fixed-camera", "pedestrians-dashcam")  # shipped forecasters, each with a MODEL_CARD.md
@@ -89,4 +90,4 @@ class Forecaster:
 
         now = history[:, -1]
         height = (now[:, 3] - now[:, 1])[:, None, None]
-        return now[:, None] + interp(mean) * height, interp(spread) * height
+        return valid_boxes(now[:, None] + interp(mean) * height), interp(spread) * height

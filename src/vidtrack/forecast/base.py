@@ -22,3 +22,18 @@ class Forecaster(Protocol):
 
     def forget(self, track_ids: list[int]) -> None:
         """Drop the state of tracks that ended."""
+
+
+MIN_SIZE = 1.0  # pixels: the smallest width or height of a forecast box
+
+
+def valid_boxes(boxes: np.ndarray) -> np.ndarray:
+    """Forecast boxes (..., 4) made valid: a box whose predicted corners crossed (x2 < x1 or y2 < y1: each corner is
+    predicted on its own) keeps its centre and gets a width or height of `MIN_SIZE`.
+
+    >>> valid_boxes(np.array([[169.5, 483.9, 142.2, 523.5]])).round(2).tolist()
+    [[155.35, 483.9, 156.35, 523.5]]
+    """
+    centre = (boxes[..., :2] + boxes[..., 2:]) / 2
+    half = np.maximum(boxes[..., 2:] - boxes[..., :2], MIN_SIZE) / 2
+    return np.concatenate([centre - half, centre + half], axis=-1).astype(boxes.dtype, copy=False)
