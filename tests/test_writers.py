@@ -61,3 +61,17 @@ def test_unwritable_folder(tmp_path):
 
     with pytest.raises(InputError, match="cannot create the output folder"):
         ResultWriter(tmp_path / "file" / "out", fps=10, size=(160, 120))
+
+
+def test_a_reused_folder_gets_a_new_complete_set(tmp_path, caplog):
+    with ResultWriter(tmp_path, fps=10, size=(160, 120)) as writer:
+        for i in range(5):
+            writer.write(result(i, None))
+    (tmp_path / "notes.txt").write_text("mine")
+    with caplog.at_level("WARNING", logger="vidtrack"), ResultWriter(tmp_path, fps=10, size=(160, 120),
+                                                                       video=False) as writer:
+        writer.write(result(0, None))
+    assert "replacing the results of an earlier run (tracks.txt, tracks.jsonl, annotated.mp4)" in caplog.text
+    assert not (tmp_path / "annotated.mp4").exists()  # no old video beside the new tracks
+    assert len((tmp_path / "tracks.txt").read_text().splitlines()) == 1
+    assert (tmp_path / "notes.txt").read_text() == "mine"  # only the run's own files go

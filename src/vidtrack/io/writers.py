@@ -1,13 +1,15 @@
 """Writing a run's results: MOTChallenge `tracks.txt`, `tracks.jsonl` with forecasts, and `annotated.mp4`.
 
-Each file is written frame by frame and flushed, so that a run that stops early (an error, Ctrl-C) leaves valid files
-holding every finished frame; `close()` runs in any case and finalises the video container. Drawing and encoding the
-video happen in a background thread, so that they overlap the next frame's inference.
+A folder that holds an earlier run's files gets a new, complete set: the old files are removed first, with a
+warning. Each file is written frame by frame and flushed, so that a run that stops early (an error, Ctrl-C) leaves
+valid files holding every finished frame; `close()` runs in any case and finalises the video container. Drawing and
+encoding the video happen in a background thread, so that they overlap the next frame's inference.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import queue
 import threading
@@ -23,6 +25,9 @@ from vidtrack.io.motchallenge import MOTWriter
 
 if TYPE_CHECKING:
     from vidtrack.pipeline import FrameResult
+
+log = logging.getLogger("vidtrack")
+OUTPUT_FILES = ("tracks.txt", "tracks.jsonl", "annotated.mp4")  # what a run writes into its folder
 
 
 def frame_record(result: FrameResult, fps: float, names: dict[int, str]) -> dict:
@@ -125,6 +130,7 @@ class ResultWriter:
         self.fps, self.size, self.names = fps, size, names or {}
         self.paths: dict[str, Path] = {}
         self._mot = self._jsonl = self._video = None
+        self._replace_earlier_run()
         if mot:
             self.paths["mot"] = self.folder / "tracks.txt"
             self._mot = MOTWriter(self.paths["mot"])
@@ -138,6 +144,18 @@ class ResultWriter:
             except InputError:
                 self.close()
                 raise
+
+    def _replace_earlier_run(self) -> None:
+        """The files of an earlier run in the folder go, all of them, so that no old file sits beside new ones."""
+        earlier = [self.folder / name for name in OUTPUT_FILES if (self.folder / name).is_file()]
+        if not earlier:
+            return
+        log.warning("%s: replacing the results of an earlier run (%s)", self.folder, ", ".join(p.name for p in earlier))
+        for path in earlier:
+            try:
+                path.unlink()
+            except OSError as e:
+                raise InputError(f"{path}: cannot replace this earlier result ({e.strerror})") from None
 
     def write(self, result: FrameResult) -> None:
         if self._mot is not None:
