@@ -12,8 +12,8 @@ $(BIN)/vidtrack: pyproject.toml
 
 install: $(BIN)/vidtrack
 
-demo: install  ## track the sample clip; outputs in runs/demo
-	$(BIN)/vidtrack track data/car-detection.mp4 --out runs/demo
+demo: install  ## track the sample clip (people walking); outputs in runs/demo
+	$(BIN)/vidtrack track data/pets09-s2l1.mp4 --classes person --out runs/demo
 
 test: install
 	$(BIN)/ruff check src tests scripts
