@@ -77,23 +77,31 @@ class Pipeline:
         return self._detector
 
     def run(
-        self, source: str | int | os.PathLike, *, max_frames: int | None = None, fps: float | None = None
+        self, source: str | int | os.PathLike | np.ndarray | Iterable[np.ndarray], *, max_frames: int | None = None,
+        fps: float | None = None, vid_stride: int = 1,
     ) -> Iterator[FrameResult]:
-        """Stream a video file, image folder, webcam index or rtsp/http URL through the three stages.
+        """Stream a video file, image folder, webcam index, rtsp/http URL, or BGR frames in memory (one image, a list
+        or any iterable: `fps` is then required) through the three stages.
 
         The frame rate, on which every time-based setting depends, is `fps` when given, else the ``seqinfo.ini`` beside
-        the source when there is one, else the container's (see `open_source`).
+        the source when there is one, else the container's (see `open_source`). `vid_stride` n processes every n-th
+        frame; the tracker predicts through the others. `max_frames` counts the frames processed.
+
+        >>> results = list(Pipeline().run(frames, fps=25, vid_stride=2))   # frames 0, 2, 4, ... of a list
         """
+        if not (isinstance(vid_stride, int) and vid_stride >= 1):
+            raise ValueError(f"vid_stride must be a whole number of frames, 1 or more, got {vid_stride}")
         # The source opens first, so that a bad one fails before the model loads; decoding starts while it loads.
         with ThreadedReader(open_source(source, fps=fps), queue_size=self.config.output.queue_size) as reader:
             detector = self.detector
             self.info = reader.info
-            frames: Iterable[Frame] = itertools.islice(reader, max_frames) if max_frames else reader
+            frames: Iterable[Frame] = (frame for frame in reader if frame.index % vid_stride == 0)
+            frames = itertools.islice(frames, max_frames) if max_frames else frames
             tracker = self._tracker()
             previous = -1
             for batch in _batched(frames, self.config.detector.batch):
                 for frame, detections in zip(batch, detector([f.image for f in batch])):
-                    for _ in range(frame.index - previous - 1):  # frames the source skipped: predict through them
+                    for _ in range(frame.index - previous - 1):  # skipped by the source or vid_stride: predict through
                         tracker.update(None)
                     previous = frame.index
                     yield self._result(frame.index, frame.image, detections, tracker)
