@@ -63,7 +63,8 @@ from vidtrack.detect.detector import Detector
 from vidtrack.detect.weights import resolve_weights
 from vidtrack.errors import VidtrackError
 from vidtrack.forecast.base import Forecaster
-from vidtrack.io.sources import SourceInfo, ThreadedReader, open_source
+from vidtrack.forecasting_tracker import ForecastingTracker
+from vidtrack.io.sources import ThreadedReader, open_source
 from vidtrack.io.writers import ResultWriter
 from vidtrack.pipeline import FrameResult, Pipeline
 from vidtrack.track.tracker import Tracker
@@ -243,13 +244,12 @@ def bench_pipeline(args: argparse.Namespace, write: bool) -> float:
 
 def make_stages(config: Config, fps: float, size: tuple[int, int]) -> tuple[Tracker, Forecaster]:
     """The tracker and forecaster, built by the same code as in Pipeline.run (the configured forecaster)."""
-    pipe = Pipeline(config)
-    pipe.info = SourceInfo("bench", "video", fps, size, None)
-    return pipe._stages()
+    stages = ForecastingTracker(config, fps=fps, image_size=size)
+    return stages.tracker, stages.forecaster
 
 
 def bench_stages(args: argparse.Namespace) -> dict[str, float]:
-    """The pipeline's stages run by hand, as Pipeline.run and Pipeline._step run them; seconds per stage."""
+    """The pipeline's stages run by hand, as Pipeline.run and ForecastingTracker.update run them; seconds per stage."""
     config = make_config(args)
     detector: Detector = Pipeline(config).detector
     timer = StageTimer()

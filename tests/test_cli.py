@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import cv2
@@ -32,6 +33,12 @@ def clip_run(tmp_path_factory):
     result = CliRunner().invoke(main, ["track", str(CLIP), "--out", str(out), "--max-frames", "90", "--device", "cpu"])
     assert result.exit_code == 0, result.output
     return out, result.output
+
+
+def test_version_is_the_packages():
+    version = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
+    result = CliRunner().invoke(main, ["--version"])
+    assert result.exit_code == 0 and result.output == f"vidtrack, version {version}\n"
 
 
 def test_clip_outputs(clip_run):

@@ -422,3 +422,45 @@ def test_malformed_seqinfo_is_ignored(tmp_path: Path, caplog: pytest.LogCaptureF
 def test_invalid_fps(tmp_path: Path, fps: float) -> None:
     with pytest.raises(ConfigError, match="fps must be a positive number"):
         open_source(_video(tmp_path / "clip.avi", 2, 10), fps=fps)
+
+
+def _mot_frames(n: int) -> list[np.ndarray]:
+    return [cv2.imread(str(IMAGES / f"{i:06d}.jpg")) for i in range(1, n + 1)]
+
+
+def test_frames_in_memory() -> None:
+    frames = _mot_frames(3)
+    with open_source(frames, fps=25.0) as source:
+        assert source.info == SourceInfo("frames", "memory", 25.0, (1920, 1080), 3)
+        got = list(source)
+    assert [f.index for f in got] == [0, 1, 2]
+    assert all(f.image is image for f, image in zip(got, frames))
+    generated = open_source(iter(frames), fps=25.0)  # any iterable, length unknown
+    assert generated.info.frame_count is None and len(list(generated)) == 3
+    single = open_source(frames[0])
+    assert single.info.fps == sources.DEFAULT_FPS and [f.index for f in single] == [0]
+
+
+def test_frames_in_memory_need_fps() -> None:
+    with pytest.raises(ValueError, match="fps: frames in memory need their frame rate"):
+        open_source(iter(_mot_frames(1)))
+
+
+@pytest.mark.parametrize("bad", [
+    np.zeros((4, 6, 3), dtype=np.float32),  # not uint8
+    np.zeros((4, 6), dtype=np.uint8),  # grey
+    np.zeros((4, 6, 4), dtype=np.uint8),  # BGRA
+])
+def test_bad_frame_in_memory_names_the_frame(bad: np.ndarray) -> None:
+    good = np.zeros((4, 6, 3), dtype=np.uint8)
+    with pytest.raises(ValueError, match=r"source: frame 0 must be an \(H, W, 3\) uint8 BGR image"):
+        open_source([bad, good], fps=10.0)
+    with pytest.raises(ValueError, match=r"source: frame 1 must be an \(H, W, 3\) uint8 BGR image"):
+        list(open_source([good, bad], fps=10.0))
+
+
+def test_no_frames_or_not_frames() -> None:
+    with pytest.raises(ValueError, match="source: no frames given"):
+        open_source([], fps=10.0)
+    with pytest.raises(ValueError, match="source: expected a path"):
+        open_source(3.5, fps=10.0)

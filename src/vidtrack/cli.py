@@ -48,7 +48,7 @@ class _TrackCommand(click.Command):
 
 
 @click.group(cls=_OneLineErrors)
-@click.version_option(package_name="vidtrack")
+@click.version_option(package_name="vidtrack", prog_name="vidtrack")
 def main() -> None:
     """Detect, track and forecast objects in videos."""
     logging.basicConfig(format="warning: %(message)s", level=logging.WARNING)

@@ -5,23 +5,17 @@ from __future__ import annotations
 import itertools
 import os
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import cv2
 import numpy as np
 
 from vidtrack.config import Config, load_config
-from vidtrack.forecast import default_checkpoint
-from vidtrack.forecast.base import Forecaster, valid_boxes
-from vidtrack.forecast.constant_velocity import ConstantVelocityForecaster
-from vidtrack.forecast.kalman import KalmanForecaster
-from vidtrack.forecast.lstm import LSTMForecaster, load_checkpoint
+from vidtrack.forecasting_tracker import ForecastingTracker
 from vidtrack.io.motchallenge import read_detections, read_seqinfo
 from vidtrack.io.sources import Frame, SourceInfo, ThreadedReader, check_fps, open_source
 from vidtrack.structures import Detections, Tracks
-from vidtrack.track.lstm_motion import LSTMMotion
-from vidtrack.track.tracker import Tracker
 
 
 def _batched(items: Iterable, n: int) -> Iterator[list]:
@@ -83,27 +77,34 @@ class Pipeline:
         return self._detector
 
     def run(
-        self, source: str | int | os.PathLike, *, max_frames: int | None = None, fps: float | None = None
+        self, source: str | int | os.PathLike | np.ndarray | Iterable[np.ndarray], *, max_frames: int | None = None,
+        fps: float | None = None, vid_stride: int = 1,
     ) -> Iterator[FrameResult]:
-        """Stream a video file, image folder, webcam index or rtsp/http URL through the three stages.
+        """Stream a video file, image folder, webcam index, rtsp/http URL, or BGR frames in memory (one image, a list
+        or any iterable: `fps` is then required) through the three stages.
 
         The frame rate, on which every time-based setting depends, is `fps` when given, else the ``seqinfo.ini`` beside
-        the source when there is one, else the container's (see `open_source`).
+        the source when there is one, else the container's (see `open_source`). `vid_stride` n processes every n-th
+        frame; the tracker predicts through the others. `max_frames` counts the frames processed.
+
+        >>> results = list(Pipeline().run(frames, fps=25, vid_stride=2))   # frames 0, 2, 4, ... of a list
         """
+        if not (isinstance(vid_stride, int) and vid_stride >= 1):
+            raise ValueError(f"vid_stride must be a whole number of frames, 1 or more, got {vid_stride}")
         # The source opens first, so that a bad one fails before the model loads; decoding starts while it loads.
         with ThreadedReader(open_source(source, fps=fps), queue_size=self.config.output.queue_size) as reader:
             detector = self.detector
             self.info = reader.info
-            frames: Iterable[Frame] = itertools.islice(reader, max_frames) if max_frames else reader
-            tracker, forecaster = self._stages()
+            frames: Iterable[Frame] = (frame for frame in reader if frame.index % vid_stride == 0)
+            frames = itertools.islice(frames, max_frames) if max_frames else frames
+            tracker = self._tracker()
             previous = -1
             for batch in _batched(frames, self.config.detector.batch):
                 for frame, detections in zip(batch, detector([f.image for f in batch])):
-                    for _ in range(frame.index - previous - 1):  # frames the source skipped: predict through them
+                    for _ in range(frame.index - previous - 1):  # skipped by the source or vid_stride: predict through
                         tracker.update(None)
-                        forecaster.forget(tracker.removed_ids)
                     previous = frame.index
-                    yield self._step(frame.index, frame.image, detections, tracker, forecaster)
+                    yield self._result(frame.index, frame.image, detections, tracker)
 
     def run_detections(
         self, detections: str | os.PathLike, seqinfo: str | os.PathLike, *, max_frames: int | None = None,
@@ -115,41 +116,18 @@ class Pipeline:
         seq = read_seqinfo(seqinfo)
         per_frame = read_detections(detections, seq_length=seq.length)
         self.info = SourceInfo(seq.name, "detections", fps or seq.fps, (seq.width, seq.height), seq.length)
-        tracker, forecaster = self._stages()
+        tracker = self._tracker()
         folder = seq.image_folder
         for number in range(1, min(seq.length, max_frames or seq.length) + 1):
             image = None
             if folder is not None and (file := folder / f"{number:06d}{seq.im_ext}").is_file():
                 image = cv2.imread(str(file))
             dets = per_frame.get(number) or Detections.empty()
-            yield self._step(number - 1, image, dets, tracker, forecaster)
+            yield self._result(number - 1, image, dets, tracker)
 
-    def _stages(self) -> tuple[Tracker, Forecaster]:
-        info, cfg = self.info, self.config.forecast
-        # The tracker's LSTM is the forecaster's unless the tracker names its own.
-        track_cfg = replace(self.config.tracker,
-                            motion_checkpoint=self.config.tracker.motion_checkpoint or cfg.checkpoint)
-        tracker = Tracker(track_cfg, fps=info.fps, image_size=info.size)
-        horizon = max(1, int(cfg.horizon_s * info.fps + 1e-6))  # whole frames within horizon_s
-        checkpoint = default_checkpoint(cfg.checkpoint)
-        same_model = checkpoint == default_checkpoint(track_cfg.motion_checkpoint)
-        if isinstance(tracker.motion, LSTMMotion) and cfg.model == "lstm" and same_model:
-            return tracker, tracker.motion.as_forecaster(horizon)  # the tracker's forecasts: the LSTM runs once
-        if cfg.model == "lstm":
-            forecaster = LSTMForecaster(load_checkpoint(checkpoint), horizon=horizon, fps=info.fps)
-        elif cfg.model == "kalman":
-            forecaster = KalmanForecaster(horizon)
-        else:
-            forecaster = ConstantVelocityForecaster(horizon, window=round(cfg.velocity_window_s * info.fps))
-        return tracker, forecaster
+    def _tracker(self) -> ForecastingTracker:
+        return ForecastingTracker(self.config, fps=self.info.fps, image_size=self.info.size)
 
-    def _step(
-        self, index: int, image: np.ndarray | None, detections: Detections, tracker: Tracker, forecaster: Forecaster
-    ) -> FrameResult:
-        tracks = tracker.update(detections, image=image)
-        forecaster.forget(tracker.removed_ids)
-        # An LSTM reads the tracker's filtered boxes (see Tracker.smoothed_boxes) and forecasts from them.
-        boxes = tracker.smoothed_boxes(tracks.track_id) if forecaster.kind == "lstm" else tracks.xyxy
-        future = valid_boxes(forecaster.step(index, tracks.track_id, boxes, tracker.last_features(tracks.track_id)))
-        tracks = tracks.with_forecast(future, forecaster.kind)
-        return FrameResult(index, index / self.info.fps, image, detections, tracks)
+    def _result(self, index: int, image: np.ndarray | None, detections: Detections, tracker: ForecastingTracker
+                ) -> FrameResult:
+        return FrameResult(index, index / self.info.fps, image, detections, tracker.update(detections, image=image))

@@ -1,4 +1,5 @@
-"""Frame sources: one iterator of BGR frames for video files, image folders, webcams and network streams.
+"""Frame sources: one iterator of BGR frames for video files, image folders, webcams, network streams and frames
+already in memory.
 
 `open_source` picks the source from what the user gave and decodes the first frame at once, so that bad input fails
 before any model is loaded and `info.size` is known up front. `ThreadedReader` decodes ahead in a background thread
@@ -18,7 +19,7 @@ import queue
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import TracebackType
@@ -249,20 +250,60 @@ class ImageFolderSource(FrameSource):
                 yield Frame(index, self._conform(image, index))
 
 
+class ArraySource(FrameSource):
+    """Frames already in memory: an (H, W, 3) uint8 BGR image, or a sequence or iterable of them (frames at `fps`)."""
+
+    def __init__(self, frames: np.ndarray | Iterable[np.ndarray], *, fps: float) -> None:
+        if isinstance(frames, np.ndarray) and frames.ndim == 3:
+            frames = [frames]
+        self._iterator = iter(frames)
+        first = next(self._iterator, None)
+        if first is None:
+            raise ValueError("source: no frames given")
+        first = _checked_image(first, 0)
+        count = len(frames) if hasattr(frames, "__len__") else None
+        super().__init__(SourceInfo("frames", "memory", fps, (first.shape[1], first.shape[0]), count), Frame(0, first))
+
+    def _frames(self, first: Frame) -> Iterator[Frame]:
+        yield first
+        for index, image in enumerate(self._iterator, start=1):
+            if self._closed:
+                return
+            yield Frame(index, self._conform(_checked_image(image, index), index))
+
+
+def _checked_image(image: object, index: int) -> np.ndarray:
+    if not (isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3):
+        got = f"{image.shape} {image.dtype}" if isinstance(image, np.ndarray) else type(image).__name__
+        raise ValueError(f"source: frame {index} must be an (H, W, 3) uint8 BGR image, got {got}")
+    return image
+
+
 def check_fps(fps: float | None) -> None:
     """A frame rate given by the user must be a positive, finite number (None: take the source's)."""
     if fps is not None and not (math.isfinite(fps) and fps > 0):
         raise ConfigError(f"fps must be a positive number of frames per second, got {fps}")
 
 
-def open_source(spec: str | int | os.PathLike, *, fps: float | None = None) -> FrameSource:
+def open_source(
+    spec: str | int | os.PathLike | np.ndarray | Iterable[np.ndarray], *, fps: float | None = None
+) -> FrameSource:
     """Open what the user gave as a frame source, decoding its first frame so that bad input fails here.
 
     An int or a string of digits is a webcam index; an rtsp://, rtmp://, http:// or https:// URL is a network stream;
     an existing folder is an image folder (sorted by name; .jpg .jpeg .png .bmp .tif .tiff .webp); an existing file
-    is a video. `fps` overrides the frame rate the source reports; image folders default to 30.
+    is a video; a numpy image, or a list or other iterable of them, is frames in memory. `fps` overrides the frame rate
+    the source reports; image folders and a single image default to 30; frames in memory need it.
     """
     check_fps(fps)
+    if isinstance(spec, np.ndarray) and spec.ndim == 3:
+        return ArraySource(spec, fps=fps or DEFAULT_FPS)
+    if not isinstance(spec, (str, bytes, int, os.PathLike)):
+        if not isinstance(spec, Iterable):
+            raise ValueError(f"source: expected a path, URL, webcam index, image or frames, got {type(spec).__name__}")
+        if fps is None:
+            raise ValueError("fps: frames in memory need their frame rate, e.g. fps=30")
+        return ArraySource(spec, fps=fps)
     if isinstance(spec, int) or (isinstance(spec, str) and spec.isascii() and spec.isdigit()):
         return CaptureSource(int(spec), fps=fps)
     text = os.fsdecode(spec)
