@@ -73,3 +73,21 @@ def test_tracks_keep_their_ids_through_a_skipped_frame(detections, seq):
 def test_bad_settings_name_the_argument(kwargs, message):
     with pytest.raises(ConfigError, match=message):
         ForecastingTracker(**kwargs)
+
+
+def test_the_frame_gives_detections_without_features_their_colour_appearance(detections, seq):
+    import cv2
+
+    from vidtrack.detect.colour import DIM
+    from vidtrack.detect.features import HAS_APPEARANCE
+
+    with_frames = ForecastingTracker(fps=seq.fps, image_size=(seq.width, seq.height))
+    without = ForecastingTracker(fps=seq.fps, image_size=(seq.width, seq.height))
+    for number in range(1, 5):  # the frames MOT17-02 ships
+        image = cv2.imread(str(SEQ / "img1" / f"{number:06d}.jpg"))
+        tracks = with_frames.update(detections[number], image=image)
+        blind = without.update(detections[number])
+    looks = with_frames.tracker.last_features(tracks.track_id)
+    assert len(tracks) >= 5 and (looks[:, HAS_APPEARANCE] == 1).all()
+    np.testing.assert_allclose(np.linalg.norm(looks[:, :DIM], axis=1), 1.0, rtol=1e-5)
+    assert (without.tracker.last_features(blind.track_id)[:, HAS_APPEARANCE] == 0).all()
