@@ -12,7 +12,8 @@ to the view, dropped where less than half of a box remains. YOLOv8n (persons, co
 on the warped frames (cached in ``<out>/<camera>/detections-<frames>-<appearance>.npz``); the same detections are
 then tracked with ``tracker.camera_motion: none`` and ``sparse_flow`` (configs' defaults otherwise, fps 7), written as
 MOTChallenge results next to a ground-truth folder, and scored with `vidtrack.evaluation.tracking.evaluate_tracking`
-(TrackEval HOTA, IDF1, ID switches). "ms/frame" is the extra time of the tracker's update calls with compensation.
+(TrackEval HOTA, IDF1, ID switches); "true motion" follows the simulated camera's known warps instead of estimating
+them, the most compensation could do. "ms/frame" is the extra time of the tracker's update calls with compensation.
 
 Run:
     .venv/bin/python scripts/camera_motion.py                        # all cameras, the whole clip
@@ -119,12 +120,30 @@ def detect(cache: Path, video: Path, warps: np.ndarray, size: tuple[int, int]) -
             for r in rows]
 
 
+class KnownCamera:
+    """The simulated camera's true motion from each view to the next, in place of `CameraMotion`'s estimate: what
+    compensation could do with a perfect estimator."""
+
+    def __init__(self, warps: np.ndarray) -> None:
+        self.warps = np.concatenate([warps, np.tile([[[0.0, 0.0, 1.0]]], (len(warps), 1, 1))], axis=1)  # (N, 3, 3)
+        self.index = -1
+
+    def estimate(self, image: np.ndarray, boxes: np.ndarray | None = None) -> np.ndarray:
+        self.index += 1
+        if self.index == 0:
+            return np.eye(2, 3)
+        return (self.warps[self.index] @ np.linalg.inv(self.warps[self.index - 1]))[:2]
+
+
 def track(results: Path, detections: list[Detections], images: Iterator[np.ndarray] | None, camera_motion: str,
-          size: tuple[int, int]) -> float:
+          size: tuple[int, int], known: KnownCamera | None = None) -> float:
     """Track `detections` (seeing `images` where given) into the MOTChallenge file `results`; ms per frame of the
-    update calls."""
+    update calls. With `known`, the tracker follows the true camera motion instead of estimating it."""
     config = load_config(overrides={"tracker.camera_motion": camera_motion}).tracker
     tracker = Tracker(config, fps=7.0, image_size=view_size(size))
+    if known is not None:
+        tracker.camera = known
+        images = iter(np.zeros((len(detections), 1, 1, 3), dtype=np.uint8))  # the known camera reads no pixels
     elapsed = 0.0
     with MOTWriter(results) as writer:
         for index, dets in enumerate(detections):
@@ -148,8 +167,8 @@ def main(argv: list[str] | None = None) -> None:
     size = (info.width, info.height)
     frames = min(info.length, args.max_frames or info.length)
     video = args.data / "video" / "vtest.avi"
-    print("| camera | HOTA | IDF1 | IDSW | HOTA, compensated | IDF1, compensated | IDSW, compensated | ms/frame |\n"
-          "|---|---:|---:|---:|---:|---:|---:|---:|")
+    print("| camera | HOTA | IDF1 | IDSW | HOTA, compensated | IDF1, compensated | IDSW, compensated "
+          "| HOTA, true motion | IDF1, true motion | IDSW, true motion | ms/frame |\n|---|" + "---:|" * 10)
     for camera in args.cameras:
         warps = view_warps(camera, frames, size)
         folder = args.out / camera
@@ -158,10 +177,12 @@ def main(argv: list[str] | None = None) -> None:
         appearance = load_config().detector.appearance  # the cache holds the default detector's features
         detections = detect(folder / f"detections-{frames}-{appearance}.npz", video, warps, size)
         cells, ms = [], {}
-        for camera_motion in ("none", "sparse_flow"):
-            images = views(video, warps, size) if camera_motion != "none" else None
-            ms[camera_motion] = track(folder / f"{camera_motion}.txt", detections, images, camera_motion, size)
-            scores = evaluate_tracking(gt, folder / f"{camera_motion}.txt").combined
+        for run in ("none", "sparse_flow", "known"):
+            camera_motion = "none" if run == "none" else "sparse_flow"
+            images = views(video, warps, size) if run == "sparse_flow" else None
+            known = KnownCamera(warps) if run == "known" else None
+            ms[run] = track(folder / f"{run}.txt", detections, images, camera_motion, size, known)
+            scores = evaluate_tracking(gt, folder / f"{run}.txt").combined
             cells += [f"{scores[c]:.1f}" if c != "IDSW" else f"{scores[c]:.0f}" for c in COLUMNS]
         print(f"| {camera} | " + " | ".join(cells) + f" | {ms['sparse_flow'] - ms['none']:.1f} |", flush=True)
         print(f"{camera}: tracker {ms['none']:.2f} ms/frame without compensation, {ms['sparse_flow']:.2f} with",
