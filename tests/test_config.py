@@ -181,7 +181,7 @@ def test_lstm_checkpoint_defaults_to_the_shipped_one() -> None:
     assert cfg.forecast.checkpoint == "runs/lstm"
 
 
-@pytest.mark.parametrize("device", ["gpu", "cuda:", "cuda:x", "cuda:-1", "CPU", "0", ""])
+@pytest.mark.parametrize("device", ["gpu", "cuda:", "cuda:x", "cuda:-1", "CPU", "-1", "0.5", ""])
 def test_invalid_device_is_refused(device: str) -> None:
     with pytest.raises(ConfigError, match=re.escape("detector.device")):
         load_config(overrides={"detector.device": device})
@@ -190,6 +190,11 @@ def test_invalid_device_is_refused(device: str) -> None:
 @pytest.mark.parametrize("device", ["auto", "cpu", "cuda", "cuda:0", "cuda:12", "mps"])
 def test_valid_devices(device: str) -> None:
     assert load_config(overrides={"detector.device": device}).detector.device == device
+
+
+@pytest.mark.parametrize("device", [0, "0", 3])
+def test_bare_device_index_is_that_cuda_device(device: int | str) -> None:
+    assert load_config(overrides={"detector.device": device}).detector.device == f"cuda:{device}"
 
 
 # --- files ---

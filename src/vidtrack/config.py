@@ -91,8 +91,10 @@ class Config:
                 f"tracker.track_high_thresh ({self.tracker.track_high_thresh})"
             )
         device = self.detector.device
+        if device.isdigit():  # a bare index, as in Ultralytics: that CUDA device
+            device = self.detector.device = f"cuda:{device}"
         if not (device in ("auto", "cpu", "cuda", "mps") or (device.startswith("cuda:") and device[5:].isdigit())):
-            raise ConfigError(f"detector.device: {device!r} is not allowed; use auto, cpu, cuda, cuda:N or mps")
+            raise ConfigError(f"detector.device: {device!r} is not allowed; use auto, cpu, cuda, cuda:N, N or mps")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
