@@ -78,6 +78,68 @@ def test_set_reaches_keys_that_also_have_a_flag(tmp_path):
     assert scores and min(scores) >= 0.6
 
 
+def track_people(out, *args: str):
+    """`vidtrack track` on the 4-frame image folder, people only, on the CPU."""
+    return CliRunner().invoke(main, ["track", str(SEQ / "img1"), "--out", str(out), "--classes", "person",
+                                     "--device", "cpu", *args])
+
+
+def test_no_save_writes_nothing_and_keeps_an_earlier_run(tmp_path):
+    earlier = tmp_path / "tracks.txt"
+    earlier.write_text("earlier\n")
+    result = track_people(tmp_path, "--no-save", "--set", "output.mot=true")  # the flag wins over --set
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("4 frames") and len(result.stdout.splitlines()) == 1  # the summary line only
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tracks.txt"] and earlier.read_text() == "earlier\n"
+    assert track_people(tmp_path / "new", "--no-save").exit_code == 0 and not (tmp_path / "new").exists()
+
+
+def test_save_with_no_video_and_set(tmp_path):
+    """--save turns on every file, --no-video then drops the video; a --set of another key stays."""
+    result = track_people(tmp_path, "--set", "output.jsonl=false", "--set", "output.mot=false", "--save",
+                          "--no-video")
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tracks.jsonl", "tracks.txt"]
+    left_out = track_people(tmp_path / "b", "--set", "output.jsonl=false", "--no-video")  # no --save: the --set stays
+    assert left_out.exit_code == 0, left_out.output
+    assert sorted(p.name for p in (tmp_path / "b").iterdir()) == ["tracks.txt"]
+
+
+def test_vid_stride_processes_every_nth_frame(tmp_path):
+    result = track_people(tmp_path, "--vid-stride", "2", "--no-video")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("2 frames")
+    assert [json.loads(line)["frame"] for line in (tmp_path / "tracks.jsonl").read_text().splitlines()] == [0, 2]
+
+
+def test_half_on_cpu_is_refused_in_one_line(tmp_path):
+    result = track_people(tmp_path, "--half", "--set", "detector.half=false")  # the flag wins over --set
+    assert result.exit_code == 1
+    assert result.output.strip() == ("error: detector.half: half precision needs a CUDA device; use --device cuda or "
+                                     "half: false")
+
+
+def test_set_device_stays_without_the_flag_and_a_bare_index_is_cuda(tmp_path, monkeypatch):
+    """--device 0 means cuda:0 (as in Ultralytics); the config reaches the pipeline without a GPU being needed."""
+    import vidtrack.pipeline
+
+    seen = []
+    monkeypatch.setattr(vidtrack.pipeline.Pipeline, "run", lambda self, *a, **k: seen.append(self.config) or iter(()))
+    runner = CliRunner()
+    runner.invoke(main, ["track", str(SEQ / "img1"), "--device", "0", "--set", "detector.device=cpu", "--half"])
+    runner.invoke(main, ["track", str(SEQ / "img1"), "--set", "detector.device=1"])
+    assert [(c.detector.device, c.detector.half) for c in seen] == [("cuda:0", True), ("cuda:1", None)]
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--vid-stride", "0"], "error: --vid-stride: 0 is not allowed; give 1 (every frame) or more"),
+    (["--vid-stride", "-3"], "error: --vid-stride: -3 is not allowed; give 1 (every frame) or more"),
+])
+def test_bad_vid_stride_is_one_line(tmp_path, args, message):
+    result = track_people(tmp_path, *args)
+    assert result.exit_code == 1 and result.output.strip() == message
+
+
 def test_image_folder(tmp_path):
     result = CliRunner().invoke(main, ["track", str(SEQ / "img1"), "--out", str(tmp_path), "--classes", "person",
                                        "car", "--no-video"])

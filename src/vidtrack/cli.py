@@ -67,19 +67,23 @@ def main() -> None:
 @click.option("--conf", type=float, help="Detection confidence threshold.")
 @click.option("--iou", type=float, help="NMS IoU threshold.")
 @click.option("--imgsz", type=int, help="Inference image size in pixels.")
-@click.option("--device", help="auto, cpu, cuda or cuda:N.")
+@click.option("--device", help="auto, cpu, cuda, cuda:N or N (the same as cuda:N).")
+@click.option("--half", is_flag=True, default=None, help="Half precision (CUDA only).")
 @click.option("--batch", type=int, help="Frames per detector batch.")
 @click.option("--detections", type=click.Path(path_type=Path), help="Track a MOTChallenge detections file instead.")
 @click.option("--seqinfo", type=click.Path(path_type=Path), help="seqinfo.ini of the --detections sequence.")
 @click.option("--max-frames", type=int, help="Stop after this many frames.")
+@click.option("--vid-stride", type=int, default=1, show_default=True, help="Process every N-th frame of SOURCE; the "
+              "tracker predicts through the others.")
 @click.option("--fps", type=float, help="The source's frame rate, if its container "
               "is wrong; by default a seqinfo.ini beside the video gives it, else the container.")
-@click.option("--video/--no-video", default=None, help="Write annotated.mp4.")
+@click.option("--save/--no-save", default=None, help="Write all output files, or none (the summary line only).")
+@click.option("--video/--no-video", default=None, help="Write annotated.mp4 (wins over --save/--no-save).")
 @click.option("--show", is_flag=True, help="Show the annotated frames in a window.")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override any config key, e.g. "
               "tracker.track_buffer_s=2.")
-def track(source, out, config_path, tracker_path, model, classes, conf, iou, imgsz, device, batch, detections, seqinfo,
-          max_frames, fps, video, show, sets) -> None:
+def track(source, out, config_path, tracker_path, model, classes, conf, iou, imgsz, device, half, batch, detections,
+          seqinfo, max_frames, vid_stride, fps, save, video, show, sets) -> None:
     """Track objects in SOURCE: a video file, an image folder, a webcam index (0) or an rtsp/http URL.
 
     \b
@@ -88,6 +92,7 @@ def track(source, out, config_path, tracker_path, model, classes, conf, iou, img
       vidtrack track clip.mp4 --model yolov8n.pt --classes person car --device cpu --show
       vidtrack track --detections det.txt --seqinfo seqinfo.ini --out runs/02
       vidtrack track clip.mp4 --tracker configs/trackers/vidtrack-lstm.yaml
+      vidtrack track clip.mp4 --tracker botsort.yaml --device 0 --half --vid-stride 2 --no-save
     """
     from tqdm import tqdm
 
@@ -100,22 +105,28 @@ def track(source, out, config_path, tracker_path, model, classes, conf, iou, img
         raise click.UsageError("give either SOURCE or --detections (with --seqinfo)")
     if detections is not None and seqinfo is None:
         raise click.UsageError("--detections needs --seqinfo, the sequence's seqinfo.ini")
+    if vid_stride < 1:
+        raise VidtrackError(f"--vid-stride: {vid_stride} is not allowed; give 1 (every frame) or more")
+    if vid_stride > 1 and detections is not None:
+        raise VidtrackError("--vid-stride applies to SOURCE, not to --detections")
     class_list = [c.strip() for item in classes for c in item.split(",") if c.strip()] or None  # "cell phone" is one
     flags = {"detector.model": model, "detector.classes": class_list, "detector.conf": conf, "detector.iou": iou,
-             "detector.imgsz": imgsz, "detector.device": device, "detector.batch": batch, "output.video": video}
+             "detector.imgsz": imgsz, "detector.device": device, "detector.half": half, "detector.batch": batch,
+             "output.mot": save, "output.jsonl": save, "output.video": save if video is None else video}
     # A flag given wins over --set; a flag left out must not erase the --set value of its key.
     overrides = dict(parse_override(s) for s in sets) | {k: v for k, v in flags.items() if v is not None}
     pipe = Pipeline(load_config(config_path, overrides, tracker=tracker_path))
     if detections is not None:
         results = pipe.run_detections(detections, seqinfo, max_frames=max_frames, fps=fps)
     else:
-        results = pipe.run(source, max_frames=max_frames, fps=fps)
+        results = pipe.run(source, max_frames=max_frames, fps=fps, vid_stride=vid_stride)
     first = next(results, None)  # opens the source, so that its frame rate and size are known
     if first is None:
         raise VidtrackError(f"{source or detections}: no frames to track")
     names = {0: "object"} if detections is not None else pipe.detector.names
     info, cfg = pipe.info, pipe.config.output
-    total = min(info.frame_count or 0, max_frames or info.frame_count or 0) or None
+    strided = -(-(info.frame_count or 0) // vid_stride)  # the frames processed: 0, N, 2N, ...
+    total = min(strided, max_frames or strided) or None
     ids: set[int] = set()
     count, start = 0, time.perf_counter()
     headless = sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))

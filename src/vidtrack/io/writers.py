@@ -123,13 +123,15 @@ class ResultWriter:
         trail_s: float = 1.0,
     ) -> None:
         self.folder = Path(folder)
+        self.fps, self.size, self.names = fps, size, names or {}
+        self.paths: dict[str, Path] = {}
+        self._mot = self._jsonl = self._video = None
+        if not (video or mot or jsonl):
+            return  # nothing to write: the folder and an earlier run's files in it are left alone
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise InputError(f"{self.folder}: cannot create the output folder ({e.strerror})") from None
-        self.fps, self.size, self.names = fps, size, names or {}
-        self.paths: dict[str, Path] = {}
-        self._mot = self._jsonl = self._video = None
         self._replace_earlier_run()
         if mot:
             self.paths["mot"] = self.folder / "tracks.txt"
