@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import re
 from pathlib import Path
 
@@ -230,6 +231,53 @@ def test_tracker_yaml_errors_name_the_file(tmp_path: Path) -> None:
     path.write_text("motion: particle\n")
     with pytest.raises(ConfigError, match=r"mytracker\.yaml: .*tracker\.motion.*kalman"):
         load_config(tracker=path)
-    path.write_text("tracker_type: bytetrack\n")  # an Ultralytics tracker file is not ours
-    with pytest.raises(ConfigError, match=r"mytracker\.yaml: unknown config key 'tracker\.tracker_type'"):
+
+
+# --- Ultralytics' tracker files ---
+
+ULTRALYTICS_TRACKERS = Path(importlib.util.find_spec("ultralytics").origin).parent / "cfg" / "trackers"
+
+
+@pytest.mark.parametrize(("name", "camera_motion"), [("bytetrack.yaml", "none"), ("botsort.yaml", "sparse_flow")])
+def test_ultralytics_tracker_yamls_load_by_name(name: str, camera_motion: str, caplog, monkeypatch,
+                                                 tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)  # no local file of that name: the copy shipped with Ultralytics
+    theirs = read_yaml(ULTRALYTICS_TRACKERS / name)
+    tracker = load_config(tracker=name).tracker
+    for key in ("track_high_thresh", "track_low_thresh", "new_track_thresh", "match_thresh", "fuse_score"):
+        assert getattr(tracker, key) == theirs[key], key
+    assert tracker.track_buffer_s == theirs["track_buffer"] / 30
+    assert tracker.camera_motion == camera_motion
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    if name == "bytetrack.yaml":
+        assert warnings == []
+    else:
+        assert len(warnings) == 1
+        assert "ignoring proximity_thresh, appearance_thresh, with_reid, model, with no vidtrack equivalent" in (
+            warnings[0])
+
+
+def test_a_local_file_wins_over_the_shipped_copy(monkeypatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("bytetrack.yaml").write_text("tracker_type: bytetrack\ntrack_buffer: 90\nmatch_thresh: 0.6\n")
+    tracker = load_config(tracker="bytetrack.yaml").tracker
+    assert (tracker.track_buffer_s, tracker.match_thresh) == (3.0, 0.6)
+
+
+@pytest.mark.parametrize(("method", "expected", "warns"), [("sparseOptFlow", "sparse_flow", False),
+                                                            ("none", "none", False), ("orb", "sparse_flow", True)])
+def test_botsort_gmc_method(method: str, expected: str, warns: bool, caplog, tmp_path: Path) -> None:
+    path = write(tmp_path, f"tracker_type: botsort\ngmc_method: {method}\n")
+    assert load_config(tracker=path).tracker.camera_motion == expected
+    assert any("gmc_method orb" in r.getMessage() for r in caplog.records) is warns
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("tracker_type: ocsort\n", "tracker_type 'ocsort' is not one vidtrack reads; use bytetrack or botsort"),
+    ("tracker_type: bytetrack\ntrack_buffer: long\n", "track_buffer: expected a number of frames, got 'long'"),
+    ("tracker_type: bytetrack\nmatch_thresh: 2\n", "tracker.match_thresh: 2.0 is out of range"),
+])
+def test_ultralytics_tracker_yaml_errors_name_the_file(text: str, message: str, tmp_path: Path) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError, match=re.escape(f"{path}: {message}")):
         load_config(tracker=path)

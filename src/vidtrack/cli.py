@@ -61,7 +61,8 @@ def main() -> None:
               help="Folder for tracks.txt, tracks.jsonl and annotated.mp4.")
 @click.option("--config", "config_path", type=click.Path(path_type=Path), help="YAML config (see configs/).")
 @click.option("--tracker", "tracker_path", type=click.Path(path_type=Path),
-              help="YAML of tracker keys only, e.g. configs/trackers/vidtrack-lstm.yaml.")
+              help="YAML of tracker keys only, e.g. configs/trackers/vidtrack-lstm.yaml, or Ultralytics' "
+              "bytetrack.yaml or botsort.yaml (a bare name: the copy shipped with Ultralytics; README).")
 @click.option("--model", help="YOLO weights: a name such as yolov8n.pt, or a path to .pt/.onnx/...")
 @click.option("--classes", multiple=True, help="Keep only these classes, names or ids: --classes person car.")
 @click.option("--conf", type=float, help="Detection confidence threshold.")

@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 import yaml
 
+from vidtrack import ultralytics_yaml
 from vidtrack.errors import ConfigError
 
 
@@ -206,10 +207,14 @@ def load_config(
     tracker: str | os.PathLike | None = None,
 ) -> Config:
     """Start from the dataclass defaults, apply `path` (a YAML file), then `tracker` (a YAML file of tracker keys
-    only, like Ultralytics' bytetrack.yaml; see configs/trackers/), then dotted-key `overrides` (None is ignored)."""
+    only, see configs/trackers/, or one of Ultralytics': see `vidtrack.ultralytics_yaml`), then dotted-key
+    `overrides` (None is ignored)."""
     values = read_yaml(path) if path is not None else {}
     if tracker is not None:
+        tracker = ultralytics_yaml.resolve(tracker)
         tracker_values = read_yaml(tracker)
+        if "tracker_type" in tracker_values:
+            tracker_values = ultralytics_yaml.tracker_keys(tracker_values, tracker)
         try:
             _build(TrackerConfig, tracker_values, "tracker.")  # errors name the tracker file
         except ConfigError as e:
