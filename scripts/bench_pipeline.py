@@ -213,7 +213,8 @@ def open_writer(
 ) -> ResultWriter:
     out = config.output
     return ResultWriter(folder, fps=fps, size=size, video=out.video and write, mot=out.mot and write,
-                        jsonl=out.jsonl and write, names=names, trail_s=out.trail_s)
+                        jsonl=out.jsonl and write, csv=out.csv and write,
+                        names=names, trail_s=out.trail_s)
 
 
 def bench_pipeline(args: argparse.Namespace, write: bool) -> float:

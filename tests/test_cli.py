@@ -1,5 +1,6 @@
 """End to end: the `vidtrack` commands on real clips and labels, and their one-line errors."""
 
+import csv
 import json
 import subprocess
 import sys
@@ -158,8 +159,13 @@ def test_precomputed_detections_write_every_frame(tmp_path):
     assert result.exit_code == 0, result.output
     lines = (tmp_path / "tracks.jsonl").read_text().splitlines()
     assert len(lines) == 600
-    frames = {int(line.split(",")[0]) for line in (tmp_path / "tracks.txt").read_text().splitlines()}
+    mot = [line.split(",") for line in (tmp_path / "tracks.txt").read_text().splitlines()]
+    frames = {int(row[0]) for row in mot}
     assert len(frames) > 550 and max(frames) <= 600
+    assert str(tmp_path / "tracks.csv") in result.output
+    summary = list(csv.DictReader((tmp_path / "tracks.csv").open()))  # one row per track, counting every frame
+    assert [int(r["id"]) for r in summary] == sorted({int(row[1]) for row in mot})
+    assert sum(int(r["frames_seen"]) for r in summary) == len(mot)
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,6 @@
 """ResultWriter: files that stay valid however a run ends."""
 
+import csv
 import json
 
 import cv2
@@ -71,7 +72,45 @@ def test_a_reused_folder_gets_a_new_complete_set(tmp_path, caplog):
     with caplog.at_level("WARNING", logger="vidtrack"), ResultWriter(tmp_path, fps=10, size=(160, 120),
                                                                        video=False) as writer:
         writer.write(result(0, None))
-    assert "replacing the results of an earlier run (tracks.txt, tracks.jsonl, annotated.mp4)" in caplog.text
+    earlier = "tracks.txt, tracks.jsonl, tracks.csv, annotated.mp4"
+    assert f"replacing the results of an earlier run ({earlier})" in caplog.text
     assert not (tmp_path / "annotated.mp4").exists()  # no old video beside the new tracks
     assert len((tmp_path / "tracks.txt").read_text().splitlines()) == 1
     assert (tmp_path / "notes.txt").read_text() == "mine"  # only the run's own files go
+
+
+def test_tracks_csv_summarises_each_track_at_close(tmp_path):
+    writer = ResultWriter(tmp_path, fps=10, size=(160, 120), video=False, names={0: "person", 2: "car"})
+    for i in range(5):  # track 1: 1 px per frame; track 2 (frames 1-3): 5 px, a car twice in 3
+        boxes = np.array([[10.0 + i, 20, 50 + i, 80], [3 * i, 4 * i, 10 + 3 * i, 10 + 4 * i]])
+        tracks = Tracks([1, 2], boxes, [0.9, 0.8], [0, 2 if i != 2 else 0], [0, 1])[[0, 1] if 0 < i < 4 else [0]]
+        writer.write(FrameResult(i, i / 10, None, Detections.empty(), tracks))
+    assert not (tmp_path / "tracks.csv").exists()  # written at close, complete
+    writer.close()
+    rows = list(csv.DictReader((tmp_path / "tracks.csv").open()))
+    assert rows == [
+        {"id": "1", "class_id": "0", "class_name": "person", "first_frame": "0", "last_frame": "4",
+         "first_time_s": "0.0", "last_time_s": "0.4", "duration_s": "0.4", "frames_seen": "5",
+         "path_length_px": "4.0", "mean_speed_px_s": "10.0"},
+        {"id": "2", "class_id": "2", "class_name": "car", "first_frame": "1", "last_frame": "3",
+         "first_time_s": "0.1", "last_time_s": "0.3", "duration_s": "0.2", "frames_seen": "3",
+         "path_length_px": "10.0", "mean_speed_px_s": "50.0"},
+    ]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tracks.csv", "tracks.jsonl", "tracks.txt"]  # no temporary
+
+
+def test_tracks_csv_of_a_track_seen_once_has_no_speed(tmp_path):
+    with ResultWriter(tmp_path, fps=10, size=(160, 120), video=False, mot=False, jsonl=False) as writer:
+        writer.write(result(3, None))
+    (row,) = csv.DictReader((tmp_path / "tracks.csv").open())
+    seen = [row[k] for k in ("frames_seen", "duration_s", "path_length_px", "mean_speed_px_s")]
+    assert seen == ["1", "0.0", "0.0", ""]
+
+
+def test_a_failed_summary_leaves_no_half_file(tmp_path, monkeypatch):
+    monkeypatch.setattr(csv.DictWriter, "writerows", lambda self, rows: 1 / 0)
+    writer = ResultWriter(tmp_path, fps=10, size=(160, 120), video=False, mot=False, jsonl=False)
+    writer.write(result(0, None))
+    with pytest.raises(ZeroDivisionError):
+        writer.close()
+    assert list(tmp_path.iterdir()) == []  # neither tracks.csv nor its temporary file

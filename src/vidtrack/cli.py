@@ -58,7 +58,7 @@ def main() -> None:
 @main.command(cls=_TrackCommand)
 @click.argument("source", required=False)
 @click.option("--out", type=click.Path(path_type=Path), default=Path("runs/track"), show_default=True,
-              help="Folder for tracks.txt, tracks.jsonl and annotated.mp4.")
+              help="Folder for tracks.txt, tracks.jsonl, tracks.csv and annotated.mp4.")
 @click.option("--config", "config_path", type=click.Path(path_type=Path), help="YAML config (see configs/).")
 @click.option("--tracker", "tracker_path", type=click.Path(path_type=Path),
               help="YAML of tracker keys only, e.g. configs/trackers/vidtrack-lstm.yaml, or Ultralytics' "
@@ -113,7 +113,8 @@ def track(source, out, config_path, tracker_path, model, classes, conf, iou, img
     class_list = [c.strip() for item in classes for c in item.split(",") if c.strip()] or None  # "cell phone" is one
     flags = {"detector.model": model, "detector.classes": class_list, "detector.conf": conf, "detector.iou": iou,
              "detector.imgsz": imgsz, "detector.device": device, "detector.half": half, "detector.batch": batch,
-             "output.mot": save, "output.jsonl": save, "output.video": save if video is None else video}
+             "output.mot": save, "output.jsonl": save, "output.csv": save,
+             "output.video": save if video is None else video}
     # A flag given wins over --set; a flag left out must not erase the --set value of its key.
     overrides = dict(parse_override(s) for s in sets) | {k: v for k, v in flags.items() if v is not None}
     pipe = Pipeline(load_config(config_path, overrides, tracker=tracker_path))
@@ -135,8 +136,11 @@ def track(source, out, config_path, tracker_path, model, classes, conf, iou, img
         logging.getLogger("vidtrack").warning("--show: no display (DISPLAY is not set); continuing without a window")
         show = False  # OpenCV's Qt backend would abort the whole process
     window = TrackPainter(round(cfg.trail_s * info.fps), names) if show else None
-    with ResultWriter(out, fps=info.fps, size=info.size, video=cfg.video, mot=cfg.mot, jsonl=cfg.jsonl, names=names,
-                      trail_s=cfg.trail_s) as writer, tqdm(total=total, unit="frame", desc=info.name) as bar:
+    with (
+        ResultWriter(out, fps=info.fps, size=info.size, video=cfg.video, mot=cfg.mot, jsonl=cfg.jsonl, csv=cfg.csv,
+                     names=names, trail_s=cfg.trail_s) as writer,
+        tqdm(total=total, unit="frame", desc=info.name) as bar,
+    ):
         for result in itertools.chain([first], results):
             writer.write(result)
             ids.update(result.tracks.track_id.tolist())

@@ -74,6 +74,7 @@ class OutputConfig:
     video: bool = True
     mot: bool = True
     jsonl: bool = True
+    csv: bool = True
     trail_s: float = field(default=1.0, metadata=_in_range(0.0, 60.0))
     queue_size: int = field(default=8, metadata=_in_range(1, 1024))
 

@@ -1,4 +1,8 @@
-"""Drawing tracks on frames: box and id, a trail that fades into the past, and the forecast path ahead."""
+"""Drawing tracks on frames: box and id, a trail that fades into the past, and the forecast path ahead.
+
+Labels stay inside the frame (below the box top when there is no room above it); the forecast is a solid path
+from the box centre through the forecast centres to a dot, with the last forecast box outlined thinly.
+"""
 
 from __future__ import annotations
 
@@ -48,26 +52,32 @@ class TrackPainter:
             label = f"{track_id}"
             if int(tracks.class_id[i]) in self.names:
                 label += f" {self.names[int(tracks.class_id[i])]}"
-            scale = 0.5 * thickness
-            (tw, th), _ = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
-            cv2.rectangle(canvas, (x1, y1 - th - 4), (x1 + tw + 2, y1), color, -1)
-            cv2.putText(canvas, label, (x1 + 1, y1 - 3), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), thickness,
-                        cv2.LINE_AA)
+            self._draw_label(canvas, label, (x1, y1), color, thickness)
         return canvas
 
     @staticmethod
+    def _draw_label(canvas: np.ndarray, label: str, corner: tuple[int, int], color: tuple, thickness: int) -> None:
+        """The label on a filled tag above the box's top-left `corner`, or just below the box top when there is no
+        room above; shifted left or down as needed so that all of it lies inside the frame."""
+        scale = 0.5 * thickness
+        (tw, th), _ = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
+        height, width = canvas.shape[:2]
+        x = min(max(corner[0], 0), max(width - tw - 2, 0))
+        top = corner[1] - th - 4 if corner[1] - th - 4 >= 0 else max(corner[1], 0)
+        top = min(top, max(height - th - 4, 0))
+        cv2.rectangle(canvas, (x, top), (x + tw + 2, top + th + 4), color, -1)
+        cv2.putText(canvas, label, (x + 1, top + th + 1), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), thickness,
+                    cv2.LINE_AA)
+
+    @staticmethod
     def _draw_forecast(canvas: np.ndarray, future: np.ndarray, start: tuple[int, int], color: tuple, thickness: int):
-        """A dotted path of the forecast centres, and the final forecast box as corner marks."""
-        centres = np.round((future[:, :2] + future[:, 2:]) / 2).astype(int)
-        previous = start
-        for k, point in enumerate(map(tuple, centres.tolist())):
-            if k % 2 == 0:
-                cv2.line(canvas, previous, point, color, thickness, cv2.LINE_AA)
-            previous = point
-        if len(centres):
-            cv2.circle(canvas, tuple(centres[-1].tolist()), 2 * thickness + 1, color, -1, cv2.LINE_AA)
-            x1, y1, x2, y2 = np.round(future[-1]).astype(int).tolist()
-            arm = max(3, (x2 - x1) // 5)
-            for cx, cy, dx, dy in ((x1, y1, 1, 1), (x2, y1, -1, 1), (x1, y2, 1, -1), (x2, y2, -1, -1)):
-                cv2.line(canvas, (cx, cy), (cx + dx * arm, cy), color, thickness, cv2.LINE_AA)
-                cv2.line(canvas, (cx, cy), (cx, cy + dy * arm), color, thickness, cv2.LINE_AA)
+        """A solid path (twice the box line) from `start` through the forecast centres, a dot at the last centre,
+        and the last forecast box outlined thinly, showing where and how large the object is expected to be."""
+        if not len(future):
+            return
+        centres = np.round((future[:, :2] + future[:, 2:]) / 2).astype(np.int32)
+        path = np.vstack([np.int32(start), centres])
+        cv2.polylines(canvas, [path], False, color, 2 * thickness, cv2.LINE_AA)
+        cv2.circle(canvas, tuple(centres[-1].tolist()), 2 * thickness + 2, color, -1, cv2.LINE_AA)
+        x1, y1, x2, y2 = np.round(future[-1]).astype(int).tolist()
+        cv2.rectangle(canvas, (x1, y1), (x2, y2), color, 1, cv2.LINE_AA)

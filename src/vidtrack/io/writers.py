@@ -1,18 +1,24 @@
-"""Writing a run's results: MOTChallenge `tracks.txt`, `tracks.jsonl` with forecasts, and `annotated.mp4`.
+"""Writing a run's results: MOTChallenge `tracks.txt`, `tracks.jsonl` with forecasts, the per-track summary
+`tracks.csv`, and `annotated.mp4`.
 
 A folder that holds an earlier run's files gets a new, complete set: the old files are removed first, with a
 warning. Each file is written frame by frame and flushed, so that a run that stops early (an error, Ctrl-C) leaves
-valid files holding every finished frame; `close()` runs in any case and finalises the video container. Drawing and
+valid files holding every finished frame; `close()` runs in any case, finalises the video container and writes
+`tracks.csv` in one step (a temporary file renamed into place, so that it is complete or absent). Drawing and
 encoding the video happen in a background thread, so that they overlap the next frame's inference.
 """
 
 from __future__ import annotations
 
+import csv
 import json
 import logging
 import os
 import queue
+import tempfile
 import threading
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,7 +33,7 @@ if TYPE_CHECKING:
     from vidtrack.pipeline import FrameResult
 
 log = logging.getLogger("vidtrack")
-OUTPUT_FILES = ("tracks.txt", "tracks.jsonl", "annotated.mp4")  # what a run writes into its folder
+OUTPUT_FILES = ("tracks.txt", "tracks.jsonl", "tracks.csv", "annotated.mp4")  # what a run writes into its folder
 
 
 def frame_record(result: FrameResult, fps: float, names: dict[int, str]) -> dict:
@@ -54,6 +60,75 @@ def frame_record(result: FrameResult, fps: float, names: dict[int, str]) -> dict
             }
         records.append(record)
     return {"frame": result.index, "time_s": round(result.time_s, 4), "tracks": records}
+
+
+SUMMARY_COLUMNS = ("id", "class_id", "class_name", "first_frame", "last_frame", "first_time_s", "last_time_s",
+                   "duration_s", "frames_seen", "path_length_px", "mean_speed_px_s")
+
+
+@dataclass
+class _TrackStats:
+    """What `tracks.csv` needs of one track, accumulated frame by frame."""
+
+    first_frame: int
+    first_time: float
+    last_frame: int = 0
+    last_time: float = 0.0
+    frames: int = 0
+    path: float = 0.0
+    centre: np.ndarray | None = None
+    classes: Counter = field(default_factory=Counter)
+
+
+class TrackSummary:
+    """Per-track totals for `tracks.csv`: one row per track id, ordered by id.
+
+    The class is the one the track had in most of its frames (a tie goes to the class seen first). Frames are
+    0-based, as in `tracks.jsonl`; the path length sums the moves of the box centre between consecutive observations
+    and the mean speed divides it by the duration (empty for a track seen at a single instant).
+    """
+
+    def __init__(self, names: dict[int, str]) -> None:
+        self.names = names
+        self._stats: dict[int, _TrackStats] = {}
+
+    def update(self, result: FrameResult) -> None:
+        tracks = result.tracks
+        centres = (tracks.xyxy[:, :2] + tracks.xyxy[:, 2:]) / 2
+        for track_id, class_id, centre in zip(tracks.track_id.tolist(), tracks.class_id.tolist(), centres):
+            stats = self._stats.setdefault(track_id, _TrackStats(result.index, result.time_s))
+            if stats.centre is not None:
+                stats.path += float(np.hypot(*(centre - stats.centre)))
+            stats.centre, stats.last_frame, stats.last_time = centre, result.index, result.time_s
+            stats.frames += 1
+            stats.classes[class_id] += 1
+
+    def rows(self) -> list[dict]:
+        rows = []
+        for track_id, s in sorted(self._stats.items()):
+            class_id = s.classes.most_common(1)[0][0]
+            duration = s.last_time - s.first_time
+            rows.append({
+                "id": track_id, "class_id": class_id, "class_name": self.names.get(class_id, ""),
+                "first_frame": s.first_frame, "last_frame": s.last_frame,
+                "first_time_s": round(s.first_time, 4), "last_time_s": round(s.last_time, 4),
+                "duration_s": round(duration, 4), "frames_seen": s.frames, "path_length_px": round(s.path, 2),
+                "mean_speed_px_s": round(s.path / duration, 2) if duration > 0 else "",
+            })
+        return rows
+
+    def save(self, path: Path) -> None:
+        """Write the CSV to a temporary file beside `path`, then rename it over `path` in one step."""
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(handle, "w", newline="") as f:
+                writer = csv.DictWriter(f, fieldnames=SUMMARY_COLUMNS)
+                writer.writeheader()
+                writer.writerows(self.rows())
+            os.replace(temporary, path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
 
 
 class _VideoThread:
@@ -119,14 +194,15 @@ class ResultWriter:
         video: bool = True,
         mot: bool = True,
         jsonl: bool = True,
+        csv: bool = True,
         names: dict[int, str] | None = None,
         trail_s: float = 1.0,
     ) -> None:
         self.folder = Path(folder)
         self.fps, self.size, self.names = fps, size, names or {}
         self.paths: dict[str, Path] = {}
-        self._mot = self._jsonl = self._video = None
-        if not (video or mot or jsonl):
+        self._mot = self._jsonl = self._video = self._summary = None
+        if not (video or mot or jsonl or csv):
             return  # nothing to write: the folder and an earlier run's files in it are left alone
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
@@ -146,6 +222,9 @@ class ResultWriter:
             except InputError:
                 self.close()
                 raise
+        if csv:  # last, so that a writer that failed to open writes no summary
+            self.paths["csv"] = self.folder / "tracks.csv"
+            self._summary = TrackSummary(self.names)
 
     def _replace_earlier_run(self) -> None:
         """The files of an earlier run in the folder go, all of them, so that no old file sits beside new ones."""
@@ -167,11 +246,19 @@ class ResultWriter:
             self._jsonl.flush()
         if self._video is not None:
             self._video.write(result.image, result.tracks)
+        if self._summary is not None:
+            self._summary.update(result)
 
     def close(self) -> None:
-        for handle in (self._mot, self._jsonl, self._video):
-            if handle is not None:
-                handle.close()
+        """Close the files and write `tracks.csv` (once, however many times close is called)."""
+        try:
+            for handle in (self._mot, self._jsonl, self._video):
+                if handle is not None:
+                    handle.close()
+        finally:
+            summary, self._summary = self._summary, None
+            if summary is not None:
+                summary.save(self.paths["csv"])
 
     def __enter__(self) -> ResultWriter:
         return self
