@@ -1,5 +1,7 @@
 """Counting line crossings and anticipating them (`vidtrack.analytics`)."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -78,3 +80,18 @@ def test_bad_lines_are_refused(start, end, named):
 def test_inside():
     assert LineCounter((0, 0), (640, 480), fps=30).inside((640, 480))
     assert not LineCounter((0, 0), (641, 10), fps=30).inside((640, 480))
+
+
+def test_cli_counts_lines_and_refuses_one_outside_the_frame(tmp_path):
+    from test_cli import track_people
+
+    result = track_people(tmp_path, "--line", "0,700,1920,700", "--line", "960,0,960,1080", "--no-video")
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in (tmp_path / "tracks.jsonl").read_text().splitlines()]
+    assert all(len(r["lines"]) == 2 and set(r["lines"][0]) == {"in", "out", "crossed", "anticipated"}
+               for r in records)
+    assert "line 0,700,1920,700: in" in result.stdout
+    outside = track_people(tmp_path, "--line", "0,700,1921,700", "--no-save")
+    assert outside.exit_code == 1
+    assert outside.output.strip() == "error: --line 0,700,1921,700: outside the 1920x1080 frame"
+    assert track_people(tmp_path, "--line", "0,700,1900", "--no-save").output.startswith("error: --line 0,700,1900: ")
