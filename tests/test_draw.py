@@ -34,3 +34,9 @@ def test_the_forecast_path_is_solid_and_ends_in_a_dot():
     assert mask[59:62, 60:110].all(axis=0).mean() > 0.9  # thicker than one pixel
     assert mask[57:64, 119:122].all()  # the dot at the last centre
     assert mask[50:56, 110].all() and mask[65:71, 130].all()  # the last forecast box's outline
+
+
+def test_a_counting_line_is_drawn_with_its_counts():
+    mask = TrackPainter(5).draw(BLANK, Tracks.empty(), [((0, 100), (159, 100), 3, 1)]).any(axis=2)
+    assert mask[99:102, :60].all() and mask[99:102, 100:].all()  # the line, beside the label at its middle
+    assert mask[85:99, 80:100].mean() > 0.5 and not mask[:60].any()  # the counts' tag, just above the middle

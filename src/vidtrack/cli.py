@@ -81,10 +81,12 @@ def main() -> None:
 @click.option("--save/--no-save", default=None, help="Write all output files, or none (the summary line only).")
 @click.option("--video/--no-video", default=None, help="Write annotated.mp4 (wins over --save/--no-save).")
 @click.option("--show", is_flag=True, help="Show the annotated frames in a window.")
+@click.option("--line", "lines", multiple=True, metavar="X1,Y1,X2,Y2", help="Count the tracks crossing this line "
+              "(pixels), in and out per class, and anticipate crossings from the forecasts; repeatable.")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override any config key, e.g. "
               "tracker.track_buffer_s=2.")
 def track(source, out, config_path, tracker_path, model, classes, conf, iou, imgsz, device, half, batch, detections,
-          seqinfo, max_frames, vid_stride, fps, save, video, show, sets) -> None:
+          seqinfo, max_frames, vid_stride, fps, save, video, show, lines, sets) -> None:
     """Track objects in SOURCE: a video file, an image folder, a webcam index (0) or an rtsp/http URL.
 
     \b
@@ -94,6 +96,7 @@ def track(source, out, config_path, tracker_path, model, classes, conf, iou, img
       vidtrack track --detections det.txt --seqinfo seqinfo.ini --out runs/02
       vidtrack track clip.mp4 --tracker configs/trackers/vidtrack-lstm.yaml
       vidtrack track clip.mp4 --tracker botsort.yaml --device 0 --half --vid-stride 2 --no-save
+      vidtrack track clip.mp4 --line 0,400,1280,400 --line 640,0,640,720
     """
     from tqdm import tqdm
 
@@ -127,6 +130,7 @@ def track(source, out, config_path, tracker_path, model, classes, conf, iou, img
         raise VidtrackError(f"{source or detections}: no frames to track")
     names = {0: "object"} if detections is not None else pipe.detector.names
     info, cfg = pipe.info, pipe.config.output
+    counters = [_line_counter(text, info.fps, info.size) for text in lines]
     strided = -(-(info.frame_count or 0) // vid_stride)  # the frames processed: 0, N, 2N, ...
     total = min(strided, max_frames or strided) or None
     ids: set[int] = set()
@@ -138,7 +142,7 @@ def track(source, out, config_path, tracker_path, model, classes, conf, iou, img
     window = TrackPainter(round(cfg.trail_s * info.fps), names) if show else None
     with (
         ResultWriter(out, fps=info.fps, size=info.size, video=cfg.video, mot=cfg.mot, jsonl=cfg.jsonl, csv=cfg.csv,
-                     names=names, trail_s=cfg.trail_s) as writer,
+                     names=names, trail_s=cfg.trail_s, lines=counters) as writer,
         tqdm(total=total, unit="frame", desc=info.name) as bar,
     ):
         for result in itertools.chain([first], results):
@@ -151,8 +155,30 @@ def track(source, out, config_path, tracker_path, model, classes, conf, iou, img
     elapsed = time.perf_counter() - start
     click.echo(f"{count} frames in {elapsed:.1f} s ({count / elapsed:.1f} fps), {len(ids)} tracks, "
                f"forecasts: {pipe.config.forecast.model}")
+    for text, counter in zip(lines, counters):
+        per_class = {d: ", ".join(f"{names.get(k, k)} {n}" for k, n in sorted(c.items())) or "none"
+                     for d, c in counter.counts.items()}
+        click.echo(f"  line {text}: in {counter.counts['in'].total()} ({per_class['in']}), "
+                   f"out {counter.counts['out'].total()} ({per_class['out']})")
     for kind, path in writer.paths.items():
         click.echo(f"  {kind:5s} {path}")
+
+
+def _line_counter(text: str, fps: float, size: tuple[int, int]):
+    """The `LineCounter` of a --line value x1,y1,x2,y2 in a frame of `size` (width, height)."""
+    from vidtrack.analytics import LineCounter
+
+    try:
+        x1, y1, x2, y2 = (float(v) for v in text.split(","))
+    except ValueError:
+        raise VidtrackError(f"--line {text}: give four numbers x1,y1,x2,y2") from None
+    try:
+        counter = LineCounter((x1, y1), (x2, y2), fps=fps)
+    except ValueError as e:
+        raise VidtrackError(f"--line {text}: {e}") from None
+    if not counter.inside(size):
+        raise VidtrackError(f"--line {text}: outside the {size[0]}x{size[1]} frame")
+    return counter
 
 
 def _show(result, painter) -> bool:

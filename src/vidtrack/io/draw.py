@@ -1,4 +1,5 @@
-"""Drawing tracks on frames: box and id, a trail that fades into the past, and the forecast path ahead.
+"""Drawing tracks on frames: box and id, a trail that fades into the past, and the forecast path ahead; counting
+lines with their in and out counts.
 
 Labels stay inside the frame (below the box top when there is no room above it); the forecast is a solid path
 from the box centre through the forecast centres to a dot, with the last forecast box outlined thinly.
@@ -29,10 +30,15 @@ class TrackPainter:
         self.names = names or {}
         self._trails: dict[int, deque[tuple[int, int]]] = {}
 
-    def draw(self, image: np.ndarray, tracks: Tracks) -> np.ndarray:
-        """Return a copy of the BGR `image` with the tracks drawn."""
+    def draw(self, image: np.ndarray, tracks: Tracks, lines: list[tuple] = ()) -> np.ndarray:
+        """Return a copy of the BGR `image` with the tracks drawn, and `lines` given as (start, end, in, out)."""
         canvas = image.copy()
         thickness = max(1, round(max(image.shape[:2]) / 640))
+        for start, end, n_in, n_out in lines:
+            a, b = (tuple(np.round(p).astype(int).tolist()) for p in (start, end))
+            cv2.line(canvas, a, b, (255, 255, 255), 2 * thickness, cv2.LINE_AA)
+            middle = ((a[0] + b[0]) // 2, (a[1] + b[1]) // 2)
+            self._draw_label(canvas, f"in {n_in} out {n_out}", middle, (255, 255, 255), thickness)
         live = set(tracks.track_id.tolist())
         self._trails = {k: v for k, v in self._trails.items() if k in live}
         for i, track_id in enumerate(tracks.track_id.tolist()):

@@ -1,5 +1,5 @@
-"""Writing a run's results: MOTChallenge `tracks.txt`, `tracks.jsonl` with forecasts, the per-track summary
-`tracks.csv`, and `annotated.mp4`.
+"""Writing a run's results: MOTChallenge `tracks.txt`, `tracks.jsonl` with forecasts (and line counts), the
+per-track summary `tracks.csv`, and `annotated.mp4`.
 
 A folder that holds an earlier run's files gets a new, complete set: the old files are removed first, with a
 warning. Each file is written frame by frame and flushed, so that a run that stops early (an error, Ctrl-C) leaves
@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
+from vidtrack.analytics import LineCounter, LineEvents
 from vidtrack.errors import InputError
 from vidtrack.io.draw import TrackPainter
 from vidtrack.io.motchallenge import MOTWriter
@@ -36,8 +37,10 @@ log = logging.getLogger("vidtrack")
 OUTPUT_FILES = ("tracks.txt", "tracks.jsonl", "tracks.csv", "annotated.mp4")  # what a run writes into its folder
 
 
-def frame_record(result: FrameResult, fps: float, names: dict[int, str]) -> dict:
-    """The JSON Lines record of one frame; forecast boxes carry the frame index and time they are predicted for."""
+def frame_record(result: FrameResult, fps: float, names: dict[int, str],
+                 lines: list[tuple[LineCounter, LineEvents]] = ()) -> dict:
+    """The JSON Lines record of one frame; forecast boxes carry the frame index and time they are predicted for.
+    With counting lines, "lines" holds each line's running counts per class name and this frame's events."""
     tracks = result.tracks
     horizon = 0 if tracks.forecast is None else tracks.forecast.shape[1]
     future_frames = list(range(result.index + 1, result.index + 1 + horizon))
@@ -59,7 +62,18 @@ def frame_record(result: FrameResult, fps: float, names: dict[int, str]) -> dict
                 "boxes": np.round(tracks.forecast[i], 2).tolist(),
             }
         records.append(record)
-    return {"frame": result.index, "time_s": round(result.time_s, 4), "tracks": records}
+    record = {"frame": result.index, "time_s": round(result.time_s, 4), "tracks": records}
+    if lines:
+        record["lines"] = [line_record(counter, events, names) for counter, events in lines]
+    return record
+
+
+def line_record(counter: LineCounter, events: LineEvents, names: dict[int, str]) -> dict:
+    """A line's running counts per class name, the ids that crossed in this frame and the crossings anticipated."""
+    counts = {d: {names.get(k, str(k)): n for k, n in sorted(c.items())} for d, c in counter.counts.items()}
+    anticipated = [{"id": a.track_id, "direction": a.direction, "frame": a.frame, "time_s": a.time_s}
+                   for a in events.anticipated]
+    return counts | {"crossed": [c.track_id for c in events.crossed], "anticipated": anticipated}
 
 
 SUMMARY_COLUMNS = ("id", "class_id", "class_name", "first_frame", "last_frame", "first_time_s", "last_time_s",
@@ -149,13 +163,13 @@ class _VideoThread:
         while (item := self.queue.get()) is not None:
             if self.failed:
                 continue  # keep draining so that put() never blocks
-            image, tracks = item
+            image, tracks, lines = item
             try:
                 if image is None:  # precomputed detections without images: draw on a dark canvas
                     image = np.full((self.size[1], self.size[0], 3), 40, dtype=np.uint8)
                 elif image.shape[1::-1] != self.size:
                     image = cv2.resize(image, self.size)
-                self.writer.write(self.painter.draw(image, tracks))
+                self.writer.write(self.painter.draw(image, tracks, lines))
             except BaseException as e:
                 self.error, self.failed = e, True
 
@@ -164,9 +178,9 @@ class _VideoThread:
         if error is not None:
             raise error
 
-    def write(self, image: np.ndarray | None, tracks) -> None:
+    def write(self, image: np.ndarray | None, tracks, lines: list[tuple]) -> None:
         self._raise_error()
-        self.queue.put((image, tracks))
+        self.queue.put((image, tracks, lines))
 
     def close(self) -> None:
         if self.thread.is_alive():
@@ -177,7 +191,8 @@ class _VideoThread:
 
 
 class ResultWriter:
-    """Writes the outputs a run asks for into `folder`; a context manager.
+    """Writes the outputs a run asks for into `folder`; a context manager. `lines` are counted at every frame
+    (also when no file is written), recorded in `tracks.jsonl` and drawn with their counts on the video.
 
     Example:
         >>> with ResultWriter("runs/clip", fps=pipe.info.fps, size=pipe.info.size) as out:
@@ -197,8 +212,10 @@ class ResultWriter:
         csv: bool = True,
         names: dict[int, str] | None = None,
         trail_s: float = 1.0,
+        lines: list[LineCounter] = (),
     ) -> None:
         self.folder = Path(folder)
+        self.lines = list(lines)
         self.fps, self.size, self.names = fps, size, names or {}
         self.paths: dict[str, Path] = {}
         self._mot = self._jsonl = self._video = self._summary = None
@@ -239,13 +256,16 @@ class ResultWriter:
                 raise InputError(f"{path}: cannot replace this earlier result ({e.strerror})") from None
 
     def write(self, result: FrameResult) -> None:
+        events = [counter.update(result.index, result.tracks) for counter in self.lines]
         if self._mot is not None:
             self._mot.write(result.index + 1, result.tracks)
         if self._jsonl is not None:
-            self._jsonl.write(json.dumps(frame_record(result, self.fps, self.names)) + "\n")
+            record = frame_record(result, self.fps, self.names, list(zip(self.lines, events)))
+            self._jsonl.write(json.dumps(record) + "\n")
             self._jsonl.flush()
         if self._video is not None:
-            self._video.write(result.image, result.tracks)
+            drawn = [(c.start, c.end, c.counts["in"].total(), c.counts["out"].total()) for c in self.lines]
+            self._video.write(result.image, result.tracks, drawn)
         if self._summary is not None:
             self._summary.update(result)
 

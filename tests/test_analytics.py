@@ -1,0 +1,97 @@
+"""Counting line crossings and anticipating them (`vidtrack.analytics`)."""
+
+import json
+
+import numpy as np
+import pytest
+
+from vidtrack.analytics import Anticipation, Crossing, LineCounter
+from vidtrack.structures import Tracks
+
+
+def person(feet: list[tuple[float, float]], class_id: int = 0, track_id: int = 3, forecast=None) -> Tracks:
+    """One track whose box bottom centre (feet) is at `feet[0]`; `feet[1:]` are its forecast bottom centres."""
+    boxes = np.array([[x - 10, y - 40, x + 10, y] for x, y in feet], dtype=np.float64)
+    future = boxes[None, 1:] if len(feet) > 1 else None
+    return Tracks([track_id], boxes[:1], [0.9], [class_id], [0], forecast=future if forecast is None else forecast)
+
+
+def replay(counter: LineCounter, ys: list[float], x: float = 50.0, class_id: int = 0):
+    return [counter.update(frame, person([(x, y)], class_id)) for frame, y in enumerate(ys)]
+
+
+def test_a_track_crossing_is_counted_once_with_its_direction_and_class():
+    counter = LineCounter((0, 100), (100, 100), fps=30)  # left to right: moving down the image is "in"
+    events = replay(counter, [80, 90, 99, 101, 110, 120, 101], class_id=2)
+    assert [e.crossed for e in events][3] == [Crossing(3, 2, "in", 3)]
+    assert sum(len(e.crossed) for e in events) == 1
+    assert counter.counts["in"] == {2: 1} and counter.counts["out"] == {}
+
+
+def test_going_back_is_counted_out_and_in_again_only_after():
+    counter = LineCounter((0, 100), (100, 100), fps=30)
+    events = replay(counter, [90, 110, 90, 110, 90])
+    assert [c.direction for e in events for c in e.crossed] == ["in", "out", "in", "out"]
+    assert counter.counts["in"] == {0: 2} and counter.counts["out"] == {0: 2}
+
+
+def test_moves_beside_the_segment_or_touching_the_line_do_not_count():
+    counter = LineCounter((0, 100), (100, 100), fps=30)
+    replay(counter, [90, 110], x=150)  # crosses the line's extension, not the segment
+    assert counter.counts["in"] == {}
+    counter = LineCounter((0, 100), (100, 100), fps=30)
+    replay(counter, [90, 100, 90, 100, 110])  # touches the line, returns, then crosses once
+    assert counter.counts["in"] == {0: 1} and counter.counts["out"] == {}
+
+
+def test_reversing_the_line_swaps_in_and_out():
+    counter = LineCounter((100, 100), (0, 100), fps=30)
+    replay(counter, [90, 110])
+    assert counter.counts["out"] == {0: 1} and counter.counts["in"] == {}
+
+
+def test_a_forecast_crossing_is_anticipated_with_its_frame_before_the_crossing_not_after():
+    counter = LineCounter((0, 100), (100, 100), fps=10)
+    ahead = counter.update(5, person([(50, 90), (50, 95), (50, 99), (50, 104), (50, 110)]))
+    assert ahead.anticipated == [Anticipation(3, 0, "in", 8, 0.8)]  # the 3rd step, frame 5 + 3, is beyond
+    assert ahead.crossed == [] and counter.counts["in"] == {}
+    crossed = counter.update(6, person([(50, 101), (50, 106), (50, 112)]))
+    after = counter.update(7, person([(50, 106), (50, 112), (50, 118)]))
+    assert [c.frame for c in crossed.crossed] == [6] and crossed.anticipated == after.anticipated == []
+
+
+def test_forecasts_that_stay_on_one_side_are_not_anticipated():
+    counter = LineCounter((0, 100), (100, 100), fps=10)
+    events = counter.update(0, person([(50, 90), (50, 95), (50, 99)]))
+    assert events.anticipated == [] and counter.update(1, person([(50, 92)])).anticipated == []
+
+
+@pytest.mark.parametrize(("start", "end", "named"), [
+    ((0, 0), (0, 0), "distinct"),
+    ((0, float("nan")), (10, 10), "start"),
+    ((0, 0), (float("inf"), 10), "end"),
+    ((0, 0, 1), (10, 10), "start"),
+])
+def test_bad_lines_are_refused(start, end, named):
+    with pytest.raises(ValueError, match=named):
+        LineCounter(start, end, fps=30)
+
+
+def test_inside():
+    assert LineCounter((0, 0), (640, 480), fps=30).inside((640, 480))
+    assert not LineCounter((0, 0), (641, 10), fps=30).inside((640, 480))
+
+
+def test_cli_counts_lines_and_refuses_one_outside_the_frame(tmp_path):
+    from test_cli import track_people
+
+    result = track_people(tmp_path, "--line", "0,700,1920,700", "--line", "960,0,960,1080", "--no-video")
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in (tmp_path / "tracks.jsonl").read_text().splitlines()]
+    assert all(len(r["lines"]) == 2 and set(r["lines"][0]) == {"in", "out", "crossed", "anticipated"}
+               for r in records)
+    assert "line 0,700,1920,700: in" in result.stdout
+    outside = track_people(tmp_path, "--line", "0,700,1921,700", "--no-save")
+    assert outside.exit_code == 1
+    assert outside.output.strip() == "error: --line 0,700,1921,700: outside the 1920x1080 frame"
+    assert track_people(tmp_path, "--line", "0,700,1900", "--no-save").output.startswith("error: --line 0,700,1900: ")
