@@ -1,5 +1,7 @@
 """The detector with the real COCO YOLOv8n weights on real MOT17 frames."""
 
+import os
+
 import cv2
 import numpy as np
 import pytest
@@ -166,3 +168,30 @@ def test_corrupt_weights_file(tmp_path):
     bad.write_bytes(b"not a checkpoint")
     with pytest.raises(WeightsError, match="could not load"):
         Detector(str(bad), device="cpu")
+
+
+class _Payload:
+    """What a crafted checkpoint holds: unpickling it calls a function of the attacker's choice."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.mkdir, (str(self.marker),))
+
+
+def test_a_checkpoint_that_would_run_code_is_refused_before_it_runs(tmp_path):
+    evil, marker = tmp_path / "evil.pt", tmp_path / "PWNED"
+    torch.save({"model": _Payload(marker)}, evil)
+    with pytest.raises(WeightsError, match=r"refused: unpickling this file would construct \w+\.mkdir"):
+        Detector(str(evil), device="cpu")
+    assert not marker.exists()
+
+
+def test_ordinary_ultralytics_checkpoints_still_load(tmp_path):
+    """A checkpoint saved by Ultralytics itself (`YOLO.save`) passes the check, as the rebuilt COCO weights do."""
+    from ultralytics import YOLO
+
+    saved = tmp_path / "saved.pt"
+    YOLO(resolve_weights("yolov8n.pt"), task="detect").save(saved)
+    assert Detector(str(saved), classes=["person"], device="cpu").names[0] == "person"

@@ -40,6 +40,7 @@ class DetectorConfig:
     batch: int = field(default=1, metadata=_in_range(1, 1024))
     max_det: int = field(default=300, metadata=_in_range(1, 100000))
     appearance: Literal["colour", "neck", "none"] = "colour"
+    trust_weights: bool = False  # load a .pt even if unpickling it would run code from the file
 
 
 @dataclass

@@ -73,7 +73,7 @@ class Pipeline:
             d = self.config.detector
             self._detector = Detector(d.model, classes=d.classes, conf=d.conf, iou=d.iou, imgsz=d.imgsz,
                                       device=d.device, half=d.half, max_det=d.max_det,
-                                      appearance=d.appearance)
+                                      appearance=d.appearance, trust_weights=d.trust_weights)
         return self._detector
 
     def run(

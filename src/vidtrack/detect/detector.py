@@ -12,7 +12,7 @@ import torch
 
 from vidtrack.detect.colour import DIM, colour_histograms
 from vidtrack.detect.features import APPEARANCE, HAS_APPEARANCE, geometry_features, pool_appearance
-from vidtrack.detect.weights import resolve_weights
+from vidtrack.detect.weights import check_safe_to_load, resolve_weights
 from vidtrack.errors import ConfigError, WeightsError
 from vidtrack.structures import Detections
 
@@ -43,7 +43,8 @@ class Detector:
 
     The appearance part of each feature vector is, by `appearance`: "colour", clothing-colour histograms from the
     pixels in the box (`vidtrack.detect.colour`; any backend); "neck", the model's feature maps pooled in the box
-    (PyTorch models only); or "none".
+    (PyTorch models only); or "none". A `.pt` file is checked before Ultralytics unpickles it: one that would
+    construct anything but the model classes Ultralytics allow-lists is refused, unless `trust_weights`.
 
     Example:
         >>> detector = Detector("yolov8n.pt", classes=["person"], device="cpu")
@@ -63,6 +64,7 @@ class Detector:
         half: bool | None = None,
         max_det: int = 300,
         appearance: Literal["colour", "neck", "none"] = "colour",
+        trust_weights: bool = False,
     ) -> None:
         from ultralytics.nn.autobackend import AutoBackend
         from ultralytics.nn.modules.head import Detect
@@ -72,6 +74,8 @@ class Detector:
         if self.half and self.device.type == "cpu":
             raise ConfigError("detector.half: half precision needs a CUDA device; use --device cuda or half: false")
         weights = resolve_weights(model)
+        if not trust_weights:
+            check_safe_to_load(weights)
         try:
             self.backend = AutoBackend(weights, device=self.device, fp16=self.half, fuse=True, verbose=False)
         except Exception as e:  # Ultralytics raises many types for unreadable or unknown weights

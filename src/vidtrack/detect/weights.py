@@ -15,6 +15,7 @@ from __future__ import annotations
 import ast
 import logging
 import os
+import re
 import shutil
 import subprocess
 import tarfile
@@ -126,3 +127,31 @@ def onnx_to_checkpoint(onnx_file: str | os.PathLike, out: str | os.PathLike) -> 
     torch.save(checkpoint, partial)
     os.replace(partial, out)
     return out
+
+
+def check_safe_to_load(weights: str | os.PathLike) -> None:
+    """Refuse a PyTorch checkpoint that could run code when unpickled.
+
+    Ultralytics loads `.pt` files with full unpickling, so a crafted file runs its payload before anything else can
+    complain. The file is first loaded as Ultralytics' own safe mode does (`torch.load(weights_only=True)` with an
+    allow-list of its model classes); only a file that passes is handed on. Other formats (.onnx, OpenVINO, ...) hold
+    no pickles and pass.
+    """
+    if Path(weights).suffix != ".pt" or not Path(weights).is_file():
+        return  # not a pickle, or missing: Ultralytics reports that
+    import pickle
+
+    from ultralytics.nn.tasks import torch_safe_load
+
+    try:
+        torch_safe_load(str(weights), safe_only=True)
+    except Exception as e:  # Ultralytics wraps the refusal in a TypeError; an unreadable file is reported later
+        refusal = e if isinstance(e, pickle.UnpicklingError) else e.__cause__
+        found = re.search(r"GLOBAL (\S+)", str(refusal)) if isinstance(refusal, pickle.UnpicklingError) else None
+        if found is None:
+            return
+        raise WeightsError(
+            f"{weights}: refused: unpickling this file would construct {found.group(1)} "
+            "(not a model class), which can run code from the file; use only weights you trust, and if you trust "
+            "this file, set detector.trust_weights: true (--set detector.trust_weights=true)"
+        ) from None
