@@ -265,3 +265,28 @@ def test_train_on_jaad_validates_on_other_videos(tmp_path):
                                      "--out", str(tmp_path / "fc2")])
     assert same.exit_code == 1
     assert "1 clips are in both the training and the validation data (video_0003)" in same.output
+
+
+def test_sigterm_closes_every_file_and_exits_143(tmp_path):
+    """SIGTERM (a service manager, `timeout`) ends a run as Ctrl-C does: one line, exit 143, every file playable or
+    complete up to the last frame."""
+    import signal
+    import time
+
+    out = tmp_path / "out"
+    run = subprocess.Popen([sys.executable, "-m", "vidtrack", "track", str(REPO / "data" / "pets09-s2l1.mp4"), "--out",
+                            str(out), "--classes", "person", "--device", "cpu"], stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and run.poll() is None:
+        if (out / "tracks.jsonl").is_file() and len((out / "tracks.jsonl").read_text().splitlines()) >= 5:
+            break
+        time.sleep(0.2)
+    run.send_signal(signal.SIGTERM)
+    stderr = run.communicate(timeout=60)[1]
+    assert run.returncode == 143
+    assert "terminated (SIGTERM)" in stderr and "Traceback" not in stderr
+    frames = [json.loads(line)["frame"] for line in (out / "tracks.jsonl").read_text().splitlines()]
+    assert frames == list(range(len(frames))) and len(frames) >= 5
+    video = cv2.VideoCapture(str(out / "annotated.mp4"))
+    assert video.read()[0] and abs(int(video.get(cv2.CAP_PROP_FRAME_COUNT)) - len(frames)) <= 1  # a frame mid-write
+    assert (out / "tracks.csv").is_file()

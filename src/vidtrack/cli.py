@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import logging
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -26,6 +27,17 @@ class _OneLineErrors(click.Group):
         except KeyboardInterrupt:
             click.secho("interrupted; the files written so far are complete up to the last frame", err=True)
             sys.exit(130)
+        except _Terminated:
+            click.secho("terminated (SIGTERM); the files written so far are complete up to the last frame", err=True)
+            sys.exit(143)
+
+
+class _Terminated(Exception):  # noqa: N818 (a signal, not an error)
+    """SIGTERM (a service manager, `timeout`, `kill`), raised in the main thread so that files close as on Ctrl-C."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise _Terminated
 
 
 class _TrackCommand(click.Command):
@@ -52,6 +64,7 @@ class _TrackCommand(click.Command):
 def main() -> None:
     """Detect, track and forecast objects in videos."""
     logging.basicConfig(format="warning: %(message)s", level=logging.WARNING)
+    signal.signal(signal.SIGTERM, _on_sigterm)
     logging.getLogger("ultralytics").setLevel(logging.ERROR)
 
 
