@@ -281,3 +281,8 @@ def test_ultralytics_tracker_yaml_errors_name_the_file(text: str, message: str, 
     path = write(tmp_path, text)
     with pytest.raises(ConfigError, match=re.escape(f"{path}: {message}")):
         load_config(tracker=path)
+
+
+def test_parse_override_invalid_yaml() -> None:
+    with pytest.raises(ConfigError, match=re.escape("--set 'tracker.track_buffer_s=[1': the value is not valid YAML")):
+        parse_override("tracker.track_buffer_s=[1")

@@ -114,3 +114,11 @@ def test_a_failed_summary_leaves_no_half_file(tmp_path, monkeypatch):
     with pytest.raises(ZeroDivisionError):
         writer.close()
     assert list(tmp_path.iterdir()) == []  # neither tracks.csv nor its temporary file
+
+
+def test_an_output_path_taken_by_a_folder_is_one_error(tmp_path):
+    from vidtrack.errors import InputError
+
+    (tmp_path / "tracks.jsonl").mkdir()
+    with pytest.raises(InputError, match=r"tracks\.jsonl: cannot write this output file \(Is a directory\)"):
+        ResultWriter(tmp_path, fps=10, size=(160, 120))

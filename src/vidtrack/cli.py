@@ -86,7 +86,7 @@ def main() -> None:
 @click.option("--batch", type=int, help="Frames per detector batch.")
 @click.option("--detections", type=click.Path(path_type=Path), help="Track a MOTChallenge detections file instead.")
 @click.option("--seqinfo", type=click.Path(path_type=Path), help="seqinfo.ini of the --detections sequence.")
-@click.option("--max-frames", type=int, help="Stop after this many frames.")
+@click.option("--max-frames", type=click.IntRange(min=1), help="Stop after this many frames.")
 @click.option("--vid-stride", type=int, default=1, show_default=True, help="Process every N-th frame of SOURCE; the "
               "tracker predicts through the others.")
 @click.option("--fps", type=float, help="The source's frame rate, if its container "

@@ -226,12 +226,16 @@ class ResultWriter:
         except OSError as e:
             raise InputError(f"{self.folder}: cannot create the output folder ({e.strerror})") from None
         self._replace_earlier_run()
-        if mot:
-            self.paths["mot"] = self.folder / "tracks.txt"
-            self._mot = MOTWriter(self.paths["mot"])
-        if jsonl:
-            self.paths["jsonl"] = self.folder / "tracks.jsonl"
-            self._jsonl = open(self.paths["jsonl"], "w")  # noqa: SIM115 (open for the whole run)
+        try:
+            if mot:
+                self.paths["mot"] = self.folder / "tracks.txt"
+                self._mot = MOTWriter(self.paths["mot"])
+            if jsonl:
+                self.paths["jsonl"] = self.folder / "tracks.jsonl"
+                self._jsonl = open(self.paths["jsonl"], "w")  # noqa: SIM115 (open for the whole run)
+        except OSError as e:  # a read-only folder, a folder where the file should be, ...
+            self.close()
+            raise InputError(f"{e.filename}: cannot write this output file ({e.strerror})") from None
         if video:
             self.paths["video"] = self.folder / "annotated.mp4"
             try:
