@@ -290,3 +290,16 @@ def test_sigterm_closes_every_file_and_exits_143(tmp_path):
     video = cv2.VideoCapture(str(out / "annotated.mp4"))
     assert video.read()[0] and abs(int(video.get(cv2.CAP_PROP_FRAME_COUNT)) - len(frames)) <= 1  # a frame mid-write
     assert (out / "tracks.csv").is_file()
+
+
+def test_the_same_seed_trains_the_same_weights(tmp_path):
+    data = tmp_path / "clips"
+    data.mkdir()
+    (data / "MOT17-05-FRCNN").symlink_to(SHARED / "MOT17" / "train" / "MOT17-05-FRCNN")
+    weights = []
+    for run in ("a", "b"):
+        trained = CliRunner().invoke(main, ["train", "--data", str(data), "--out", str(tmp_path / run), "--epochs", "1",
+                                            "--val-split", "0", "--batch-size", "512", "--seed", "3"])
+        assert trained.exit_code == 0, trained.output
+        weights.append((tmp_path / run / "best" / "model.safetensors").read_bytes())
+    assert weights[0] == weights[1]

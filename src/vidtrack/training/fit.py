@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from vidtrack.datasets import Clip, eth_ucy, jaad, motchallenge, read_clips
 from vidtrack.errors import InputError
@@ -200,6 +201,7 @@ def train_forecaster(
     if more is not None:
         metadata["data"] |= {"extra": [Path(p).name for p in extra], "extra_windows": len(more),
                              "extra_stride_s": extra_stride_s}
+    torch.manual_seed(train_config.seed)  # the initial weights too: the same seed gives the same model
     model = TrajectoryLSTM(model_config)
     return train(model, forecast_loss, train_set, val_set, train_set.collate, val_set and val_set.collate,
                  train_config, out, save=save_checkpoint, metadata=metadata, resume=resume)
