@@ -50,8 +50,8 @@ from vidtrack.detect.detector import Detector
 from vidtrack.detect.features import APPEARANCE, LEVEL_CHANNELS
 from vidtrack.evaluation.appearance import ROC, Pairs, balanced_weights, identity_pairs, label_detections, match_rate
 from vidtrack.evaluation.appearance import roc as roc_curve
-from vidtrack.evaluation.tracking import evaluate_tracking
-from vidtrack.io.motchallenge import read_ground_truth, read_seqinfo
+from vidtrack.evaluation.tracking import cut_sequence, evaluate_tracking
+from vidtrack.io.motchallenge import MOTWriter, read_ground_truth, read_seqinfo
 from vidtrack.io.sources import open_source
 from vidtrack.structures import Detections
 from vidtrack.track.tracker import Tracker
@@ -140,20 +140,6 @@ def evaluate(vectors: np.ndarray, halves: dict[str, Half]) -> dict:
     return result
 
 
-def write_gt_half(data: Path, out: Path, start: int, stop: int) -> Path:
-    """A sequence folder with the ground truth of video frames start..stop-1, renumbered from 1."""
-    rows = np.loadtxt(data / "gt" / "gt.txt", delimiter=",")
-    video_frame = rows[:, 0] - 1
-    rows = rows[(video_frame >= start) & (video_frame < stop)]
-    rows[:, 0] -= start
-    (out / "gt").mkdir(parents=True, exist_ok=True)
-    np.savetxt(out / "gt" / "gt.txt", rows, fmt="%d,%d,%.3f,%.3f,%.3f,%.3f,%d,%.3f,%.3f,%.3f")
-    info = read_seqinfo(data)
-    (out / "seqinfo.ini").write_text(f"[Sequence]\nname={out.name}\nframeRate={info.fps:g}\nseqLength={stop - start}\n"
-                                     f"imWidth={info.width}\nimHeight={info.height}\n")
-    return out
-
-
 def track(dets: dict, vectors: np.ndarray, thresh: float, part: tuple[int, int, Path], path: Path) -> dict:
     """Track video frames start..stop-1 of `part` (start, stop, ground-truth folder) with `vectors` as the appearance;
     TrackEval's scores against the part's ground truth."""
@@ -163,15 +149,11 @@ def track(dets: dict, vectors: np.ndarray, thresh: float, part: tuple[int, int, 
     features = dets["features"].copy()
     features[:, APPEARANCE] = 0.0
     features[:, :vectors.shape[1]] = vectors
-    lines = []
-    for frame in range(start, stop):
-        rows = np.flatnonzero(dets["frame"] == frame)
-        tracks = tracker.update(Detections(dets["xyxy"][rows], dets["score"][rows], dets["class_id"][rows],
-                                           features[rows]))
-        lines += [f"{frame - start + 1},{i},{x:.2f},{y:.2f},{w:.2f},{h:.2f},{s:.4f},-1,-1,-1\n"
-                  for i, (x, y, w, h), s in zip(tracks.track_id.tolist(), tracks.xywh.tolist(), tracks.score.tolist())]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(lines))
+    with MOTWriter(path) as writer:
+        for frame in range(start, stop):
+            rows = np.flatnonzero(dets["frame"] == frame)
+            writer.write(frame - start + 1, tracker.update(Detections(dets["xyxy"][rows], dets["score"][rows],
+                                                                      dets["class_id"][rows], features[rows])))
     return evaluate_tracking(gt, path).combined
 
 
@@ -240,7 +222,7 @@ def main(argv: list[str] | None = None) -> None:
                          f"{r['auc second near']:.3f} | {rule} | {t['threshold']:.4f} | {t['tmr']:.3f} | "
                          f"{t['tmr re-seen']:.3f} | {t['fmr']:.4f} | {t['fmr near']:.4f} |")
 
-    parts = {h: (start, stop, write_gt_half(args.data, args.out / "gt" / h, start, stop))
+    parts = {h: (start, stop, cut_sequence(args.data, args.out / "gt" / h, start + 1, stop))
              for h, (start, stop) in (("first", (0, SPLIT)), ("second", (SPLIT, int(dets["n_frames"]))))}
     metrics = ("HOTA", "AssA", "IDF1", "IDSW")
     default = TrackerConfig().appearance_thresh

@@ -50,7 +50,7 @@ import numpy as np
 
 from vidtrack.config import load_config
 from vidtrack.evaluation.simulated import simulate_detections
-from vidtrack.evaluation.tracking import evaluate_tracking
+from vidtrack.evaluation.tracking import cut_sequence, evaluate_tracking
 from vidtrack.io.motchallenge import SeqInfo, read_detections, read_ground_truth, read_seqinfo
 from vidtrack.structures import Detections
 from vidtrack.track.tracker import Tracker
@@ -168,22 +168,6 @@ def run_ultralytics_on_video(name: str, video: Path, weights: str) -> tuple[np.n
     return np.concatenate(rows), 1000 * (time.perf_counter() - start) / max(frames, 1)
 
 
-def second_half(folder: Path, rows: np.ndarray, out: Path) -> tuple[Path, np.ndarray]:
-    """A ground-truth folder for the second half of a sequence (frames renumbered from 1), and `rows` cut to it."""
-    info = read_seqinfo(folder)
-    first = info.length // 2 + 1
-    lines = [line.split(",", 1) for line in (folder / "gt" / "gt.txt").read_text().splitlines() if line.strip()]
-    (out / "gt").mkdir(parents=True, exist_ok=True)
-    (out / "gt" / "gt.txt").write_text("".join(f"{int(f) - first + 1},{rest}\n" for f, rest in lines
-                                               if int(f) >= first))
-    (out / "seqinfo.ini").write_text(f"[Sequence]\nname={info.name}-second-half\nframeRate={info.fps:g}\n"
-                                     f"seqLength={info.length - first + 1}\nimWidth={info.width}\n"
-                                     f"imHeight={info.height}\n")
-    kept = rows[rows[:, 0] >= first].copy()
-    kept[:, 0] -= first - 1
-    return out, kept
-
-
 # What each choice does, tracked on the detections of vidtrack's default run.
 VIDEO_VARIANTS = {
     "vidtrack, appearance off": {"tracker.appearance_thresh": 0},
@@ -209,12 +193,14 @@ def compare_on_video(folder: Path, out: Path) -> list[str]:
     weights = resolve_weights("yolov8n.pt")
     for name in ("bytetrack", "botsort"):
         runs[f"Ultralytics track mode, {name}"] = run_ultralytics_on_video(name, video, weights)
+    first = info.length // 2 + 1
+    half_gt = cut_sequence(folder, out / "video" / "second-half-gt", first, info.length)
     lines = []
     for name, (rows, ms) in runs.items():
         slug = name.split(" (")[0].replace(", ", "-").replace(" ", "-").lower()
         path = out / "video" / slug / f"{info.name}.txt"
         write_mot(path, rows)
-        half_gt, half_rows = second_half(folder, rows, out / "video" / "second-half-gt")
+        half_rows = rows[rows[:, 0] >= first] - [first - 1, 0, 0, 0, 0, 0, 0]
         write_mot(half_path := out / "video" / slug / "second-half.txt", half_rows)
         ids, lengths = np.unique(rows[:, 1], return_counts=True)
         short = int((lengths < info.fps).sum())

@@ -13,7 +13,7 @@ import pytest
 
 from conftest import SHARED, shared_data
 from vidtrack.config import load_config
-from vidtrack.evaluation.tracking import evaluate_tracking
+from vidtrack.evaluation.tracking import cut_sequence, evaluate_tracking
 from vidtrack.io.motchallenge import MOTWriter
 from vidtrack.pipeline import Pipeline
 from vidtrack.track.tracker import Tracker
@@ -45,10 +45,7 @@ def test_from_raw_video_with_colour_appearance(tmp_path: Path) -> None:
     """PETS09-S2L1 from its video, as `vidtrack track` runs it (YOLOv8n, the frame rate from seqinfo.ini): the colour
     appearance keeps identities better than motion alone on the same detections (measured on these frames: HOTA
     56.6 / IDF1 78.7 against 55.2 / 76.9)."""
-    (tmp_path / "gt").mkdir()
-    lines = (PETS09 / "gt" / "gt.txt").read_text().splitlines()
-    (tmp_path / "gt" / "gt.txt").write_text("".join(f"{x}\n" for x in lines if int(x.split(",")[0]) <= FRAMES))
-    (tmp_path / "seqinfo.ini").write_text(f"[Sequence]\nname=first\nframeRate=7\nseqLength={FRAMES}\n")
+    cut_sequence(PETS09, tmp_path, 1, FRAMES)
     pipeline = Pipeline(load_config(overrides={"detector.classes": ["person"]}))
     detections = []
     with MOTWriter(tmp_path / "colour.txt") as writer:

@@ -38,6 +38,7 @@ from vidtrack.io.motchallenge import (
     read_ground_truth,
     read_results,
     read_seq_length,
+    read_seqinfo,
 )
 
 PEDESTRIAN = 1
@@ -140,6 +141,21 @@ def markdown_table(scores: TrackingScores) -> str:
     lines = ["| sequence | " + " | ".join(_TABLE) + " |", "|---|" + "---:|" * len(_TABLE)]
     lines += [f"| {name} | " + " | ".join(f"{s[k]:.{d}f}" for k, d in _TABLE.items()) + " |" for name, s in rows]
     return "\n".join(lines)
+
+
+def cut_sequence(folder: str | os.PathLike, out: str | os.PathLike, first: int, last: int) -> Path:
+    """A sequence folder `out` (seqinfo.ini, gt/gt.txt) holding the ground truth of `folder`'s frames `first`..`last`
+    (1-based, inclusive), renumbered from 1, the rows otherwise unchanged: to score part of a sequence, such as a
+    half held out from tuning. Results are cut to it by subtracting `first` - 1 from their frames."""
+    folder, out = Path(folder), Path(out)
+    info = read_seqinfo(folder)
+    lines = [line.split(",", 1) for line in (folder / "gt" / "gt.txt").read_text().splitlines() if line.strip()]
+    (out / "gt").mkdir(parents=True, exist_ok=True)
+    (out / "gt" / "gt.txt").write_text("".join(f"{int(f) - first + 1},{rest}\n" for f, rest in lines
+                                               if first <= int(f) <= last))
+    (out / "seqinfo.ini").write_text(f"[Sequence]\nname={out.name}\nframeRate={info.fps:g}\n"
+                                     f"seqLength={last - first + 1}\nimWidth={info.width}\nimHeight={info.height}\n")
+    return out
 
 
 def write_report(scores: TrackingScores, folder: str | os.PathLike) -> dict[str, Path]:
