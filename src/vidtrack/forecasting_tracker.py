@@ -8,8 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from vidtrack.config import Config
-from vidtrack.detect.colour import DIM, colour_histograms
-from vidtrack.detect.features import HAS_APPEARANCE, geometry_features
+from vidtrack.detect.colour import colour_features
 from vidtrack.errors import ConfigError
 from vidtrack.forecast import default_checkpoint
 from vidtrack.forecast.base import Forecaster, valid_boxes
@@ -63,19 +62,13 @@ class ForecastingTracker:
         `tracker.camera_motion` and, for detections without features, the colour appearance (`detector.appearance:
         colour`, the default), as in the pipeline; without it they are associated on motion alone."""
         tracker, forecaster = self.tracker, self.forecaster
-        if detections is not None and detections.features is None and image is not None and len(detections):
-            detections = self._with_appearance(detections, image)
+        colour = self.config.detector.appearance == "colour"
+        if colour and detections is not None and detections.features is None and image is not None:
+            features = colour_features(image, detections.xyxy, detections.score)
+            detections = Detections(detections.xyxy, detections.score, detections.class_id, features)
         tracks = tracker.update(detections, image=image)
         forecaster.forget(tracker.removed_ids)
         # An LSTM reads the tracker's filtered boxes (see Tracker.smoothed_boxes) and forecasts from them.
         boxes = tracker.smoothed_boxes(tracks.track_id) if forecaster.kind == "lstm" else tracks.xyxy
         future = forecaster.step(tracker.frame, tracks.track_id, boxes, tracker.last_features(tracks.track_id))
         return tracks.with_forecast(valid_boxes(future), forecaster.kind)
-
-    def _with_appearance(self, detections: Detections, image: np.ndarray) -> Detections:
-        if self.config.detector.appearance != "colour":
-            return detections
-        features = geometry_features(detections.xyxy, detections.score, self.tracker.image_size)
-        features[:, :DIM] = colour_histograms(image, detections.xyxy)
-        features[:, HAS_APPEARANCE] = 1.0
-        return Detections(detections.xyxy, detections.score, detections.class_id, features)

@@ -14,6 +14,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from vidtrack.detect.features import HAS_APPEARANCE, geometry_features
+
 BINS = (8, 4, 4)  # hue, saturation, value
 PARTS = ((0.1, 0.5), (0.5, 0.9))  # (top, bottom) of each part, as fractions of the box height
 MARGIN = 0.2  # share of the width left out on each side
@@ -36,3 +38,11 @@ def colour_histograms(image: np.ndarray, xyxy: np.ndarray) -> np.ndarray:
             parts.append(np.sqrt(hist / max(float(hist.sum()), 1.0)))
         out[row] = np.concatenate(parts) / np.sqrt(len(PARTS))
     return out
+
+
+def colour_features(image: np.ndarray, xyxy: np.ndarray, score: np.ndarray) -> np.ndarray:
+    """(N, 512) feature vectors of boxes in a BGR image: their geometry and their colour appearance."""
+    features = geometry_features(xyxy, score, (image.shape[1], image.shape[0]))
+    features[:, :DIM] = colour_histograms(image, xyxy)
+    features[:, HAS_APPEARANCE] = 1.0
+    return features

@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import torch
 
-from vidtrack.detect.colour import DIM, colour_histograms
+from vidtrack.detect.colour import DIM, colour_features, colour_histograms
 from vidtrack.detect.features import APPEARANCE, HAS_APPEARANCE, geometry_features, pool_appearance
 from vidtrack.detect.weights import check_safe_to_load, resolve_weights
 from vidtrack.errors import ConfigError, WeightsError
@@ -167,12 +167,13 @@ class Detector:
             xyxy[:, [0, 2]] = xyxy[:, [0, 2]].clip(0, w0)
             xyxy[:, [1, 3]] = xyxy[:, [1, 3]].clip(0, h0)
             score = k[:, 4].cpu().numpy()
-            features = geometry_features(xyxy, score, (w0, h0))
             if self.appearance_kind == "colour":
-                features[:, :DIM] = colour_histograms(frame, xyxy)
-            elif neck is not None:
-                features[:, APPEARANCE] = neck[start:start + len(k)]
-            features[:, HAS_APPEARANCE] = float(self.has_appearance)
+                features = colour_features(frame, xyxy, score)
+            else:
+                features = geometry_features(xyxy, score, (w0, h0))
+                if neck is not None:
+                    features[:, APPEARANCE] = neck[start:start + len(k)]
+                    features[:, HAS_APPEARANCE] = 1.0
             start += len(k)
             results.append(Detections(xyxy, score, k[:, 5].cpu().numpy().astype(np.int64), features))
         return results
