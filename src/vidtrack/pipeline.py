@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Iterable, Iterator
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import cv2
 import numpy as np
@@ -17,11 +19,33 @@ from vidtrack.io.motchallenge import read_detections, read_seqinfo
 from vidtrack.io.sources import Frame, SourceInfo, ThreadedReader, check_fps, open_source
 from vidtrack.structures import Detections, Tracks
 
+T = TypeVar("T")
+R = TypeVar("R")
+
 
 def _batched(items: Iterable, n: int) -> Iterator[list]:
     iterator = iter(items)
     while batch := list(itertools.islice(iterator, n)):
         yield batch
+
+
+def _in_flight(function: Callable[[T], R], items: Iterable[T], depth: int) -> Iterator[tuple[T, R]]:
+    """(item, function(item)) in order, computed in `depth` worker threads that run ahead of the caller: while the
+    caller handles one result, the next `depth` items are being computed (the detector releases the GIL)."""
+    with ThreadPoolExecutor(depth, thread_name_prefix="vidtrack-detect") as pool:
+        pending: deque[tuple[T, Future]] = deque()
+        try:
+            for item in items:
+                pending.append((item, pool.submit(function, item)))
+                if len(pending) > depth:
+                    item, future = pending.popleft()
+                    yield item, future.result()
+            while pending:
+                item, future = pending.popleft()
+                yield item, future.result()
+        finally:
+            for _, future in pending:
+                future.cancel()
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +97,8 @@ class Pipeline:
             d = self.config.detector
             self._detector = Detector(d.model, classes=d.classes, conf=d.conf, iou=d.iou, imgsz=d.imgsz,
                                       device=d.device, half=d.half, max_det=d.max_det,
-                                      appearance=d.appearance, trust_weights=d.trust_weights)
+                                      appearance=d.appearance, trust_weights=d.trust_weights,
+                                      backend=d.backend, inflight=d.inflight)
         return self._detector
 
     def run(
@@ -99,8 +124,9 @@ class Pipeline:
             frames = itertools.islice(frames, max_frames) if max_frames else frames
             tracker = self._tracker()
             previous = -1
-            for batch in _batched(frames, self.config.detector.batch):
-                for frame, detections in zip(batch, detector([f.image for f in batch])):
+            batches = _batched(frames, self.config.detector.batch)
+            for batch, found in _in_flight(lambda b: detector([f.image for f in b]), batches, detector.inflight):
+                for frame, detections in zip(batch, found):
                     for _ in range(frame.index - previous - 1):  # skipped by the source or vid_stride: predict through
                         tracker.update(None)
                     previous = frame.index

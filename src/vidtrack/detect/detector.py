@@ -10,10 +10,11 @@ import cv2
 import numpy as np
 import torch
 
+from vidtrack.detect.backends import BackendName, open_backend
 from vidtrack.detect.colour import DIM, colour_features, colour_histograms
 from vidtrack.detect.features import APPEARANCE, HAS_APPEARANCE, geometry_features, pool_appearance
 from vidtrack.detect.weights import check_safe_to_load, resolve_weights
-from vidtrack.errors import ConfigError, WeightsError
+from vidtrack.errors import ConfigError
 from vidtrack.structures import Detections
 
 log = logging.getLogger("vidtrack")
@@ -39,12 +40,16 @@ def _split_names(classes: Sequence[str | int], known: dict[str, int]) -> list[st
 
 
 class Detector:
-    """Runs a YOLO model (a `.pt` checkpoint, or any format Ultralytics loads) on batches of BGR frames.
+    """Runs a YOLO model on batches of BGR frames: a `.pt` checkpoint (or any format Ultralytics loads) with PyTorch,
+    an `.onnx` file with ONNX Runtime, or an OpenVINO folder with OpenVINO (`backend`, by default from the file;
+    `vidtrack.detect.backends`). Calls may come from several threads; `inflight` says how many frames the backend
+    runs at once.
 
     The appearance part of each feature vector is, by `appearance`: "colour", clothing-colour histograms from the
     pixels in the box (`vidtrack.detect.colour`; any backend); "neck", the model's feature maps pooled in the box
-    (PyTorch models only); or "none". A `.pt` file is checked before Ultralytics unpickles it: one that would
-    construct anything but the model classes Ultralytics allow-lists is refused, unless `trust_weights`.
+    (a `.pt`, or a `vidtrack export` of one); or "none". A `.pt` file is checked before Ultralytics unpickles it:
+    one that would construct anything but the model classes Ultralytics allow-lists is refused, unless
+    `trust_weights`.
 
     Example:
         >>> detector = Detector("yolov8n.pt", classes=["person"], device="cpu")
@@ -65,10 +70,9 @@ class Detector:
         max_det: int = 300,
         appearance: Literal["colour", "neck", "none"] = "colour",
         trust_weights: bool = False,
+        backend: BackendName = "auto",
+        inflight: int | None = None,
     ) -> None:
-        from ultralytics.nn.autobackend import AutoBackend
-        from ultralytics.nn.modules.head import Detect
-
         self.device = select_device(device)
         self.half = self.device.type == "cuda" if half is None else half
         if self.half and self.device.type == "cpu":
@@ -76,29 +80,25 @@ class Detector:
         weights = resolve_weights(model)
         if not trust_weights:
             check_safe_to_load(weights)
-        try:
-            self.backend = AutoBackend(weights, device=self.device, fp16=self.half, fuse=True, verbose=False)
-        except Exception as e:  # Ultralytics raises many types for unreadable or unknown weights
-            raise WeightsError(f"{model}: Ultralytics could not load these weights ({' '.join(str(e).split())})") from e
-        self.backend.eval()
-        self.names: dict[int, str] = dict(self.backend.names)
+        self.backend = open_backend(weights, backend, self.device, self.half, model)
+        # Frames in flight: OpenVINO runs two at once on the CPU, one stream each; the others run one while the
+        # caller tracks the previous one (`Pipeline` overlaps them).
+        self.inflight = inflight or (2 if self.backend.name == "openvino" else 1)
+        if self.backend.name == "openvino":
+            self.backend.set_streams(self.inflight)
+        self.names: dict[int, str] = self.backend.names
         self.class_ids = self._class_ids(classes)
         self.conf, self.iou, self.max_det = conf, iou, max_det
-        self.stride = max(int(self.backend.stride), 32)
-        self.imgsz = int(np.ceil(imgsz / self.stride) * self.stride)
-        # Dynamic-shape PyTorch models take the smallest padded shape; exported graphs want the exact square size.
-        self.square = self.backend.format != "pt"
-        # AutoBackend keeps the PyTorch model on an inner, version-dependent attribute; other formats have none.
-        network = getattr(getattr(self.backend, "backend", None), "model", None) or getattr(self.backend, "model", None)
-        modules = network.modules() if isinstance(network, torch.nn.Module) else ()
-        head = next((m for m in modules if isinstance(m, Detect)), None)
-        self._maps: list[torch.Tensor] | None = None
-        if appearance == "neck" and head is None:
-            log.warning("%s: the %s backend exposes no feature maps; use appearance: colour, or features hold no "
-                        "appearance", model, self.backend.format)
+        self.stride = self.backend.stride
+        # Dynamic-shape models take the smallest padded shape; static graphs want the exact size they were made for.
+        self.square = not self.backend.dynamic
+        fixed = getattr(self.backend, "export_imgsz", None)
+        self.imgsz = max(fixed) if fixed else int(np.ceil(imgsz / self.stride) * self.stride)
+        if appearance == "neck" and not self.backend.has_maps:
+            log.warning("%s: the model run by the %s backend has no feature-map outputs (export it with `vidtrack "
+                        "export` to keep them); use appearance: colour, or features hold no appearance", model,
+                        self.backend.name)
             appearance = "none"
-        if appearance == "neck":
-            head.register_forward_pre_hook(self._keep_maps)
         self.appearance_kind = appearance
         self.has_appearance = appearance != "none"
 
@@ -120,11 +120,8 @@ class Detector:
                                   f"{', '.join(self.names.values())}")
         return ids
 
-    def _keep_maps(self, module: torch.nn.Module, args: tuple) -> None:
-        self._maps = list(args[0])
-
-    def _letterbox(self, frames: Sequence[np.ndarray]) -> tuple[torch.Tensor, float, tuple[float, float]]:
-        """Resize keeping the aspect ratio and pad with grey, as Ultralytics does; returns (B,3,H,W), gain, pad."""
+    def _letterbox(self, frames: Sequence[np.ndarray]) -> tuple[np.ndarray, float, tuple[int, int]]:
+        """Resize keeping the aspect ratio and pad with grey, as Ultralytics does; returns (B,H,W,3) BGR, gain, pad."""
         h0, w0 = frames[0].shape[:2]
         gain = min(self.imgsz / h0, self.imgsz / w0)
         w1, h1 = round(w0 * gain), round(h0 * gain)
@@ -139,9 +136,7 @@ class Detector:
                 raise ValueError("all frames of a batch must have the same size")
             resized = cv2.resize(frame, (w1, h1), interpolation=cv2.INTER_LINEAR) if (w1, h1) != (w0, h0) else frame
             batch[i, top:top + h1, left:left + w1] = resized
-        tensor = torch.from_numpy(batch).to(self.device).permute(0, 3, 1, 2).flip(1)  # BGR → RGB, (B, 3, H, W)
-        tensor = tensor.half() if self.half else tensor.float()
-        return tensor / 255.0, gain, (left, top)
+        return batch, gain, (left, top)
 
     @torch.inference_mode()
     def __call__(self, frames: Sequence[np.ndarray]) -> list[Detections]:
@@ -151,15 +146,13 @@ class Detector:
         if not frames:
             return []
         images, gain, (left, top) = self._letterbox(frames)
-        self._maps = None
-        predictions = self.backend(images)
+        predictions, maps = self.backend(images)
         kept = non_max_suppression(predictions, self.conf, self.iou, classes=self.class_ids, max_det=self.max_det)
         neck = None
-        if self.appearance_kind == "neck" and self._maps is not None:
-            neck = pool_appearance(self._maps, [k[:, :4] for k in kept], images.shape[2]).cpu().numpy()
-            self._maps = None  # release the maps now rather than at the next call
+        if self.appearance_kind == "neck" and maps is not None:
+            neck = pool_appearance(maps, [k[:, :4] for k in kept], images.shape[1]).cpu().numpy()
         h0, w0 = frames[0].shape[:2]
-        offset = torch.tensor([left, top, left, top], device=self.device)
+        offset = torch.tensor([left, top, left, top], device=predictions.device)
         results, start = [], 0
         for frame, k in zip(frames, kept):
             k = k.float()
@@ -186,8 +179,8 @@ class Detector:
         stores in the features of detections at those boxes (the same letterbox, feature maps and pooling).
         """
         if not self.has_appearance:
-            raise ConfigError(f"the {self.backend.format} backend exposes no feature maps; neck appearance needs a "
-                              "PyTorch (.pt) model")
+            raise ConfigError(f"the model run by the {self.backend.name} backend has no feature maps; neck "
+                              "appearance needs a .pt model or a `vidtrack export` of one")
         if len(frames) != len(boxes):
             raise ValueError(f"{len(frames)} frames but {len(boxes)} box arrays")
         boxes = [np.asarray(b, dtype=np.float32).reshape(-1, 4) for b in boxes]
@@ -199,12 +192,11 @@ class Detector:
         if sum(len(b) for b in boxes) == 0:
             return [np.zeros((0, APPEARANCE.stop), dtype=np.float32) for _ in boxes]
         images, gain, (left, top) = self._letterbox(frames)
-        self._maps = None
-        self.backend(images)
-        maps, self._maps = self._maps, None
+        maps = self.backend(images)[1]
         h0, w0 = frames[0].shape[:2]
-        offset = torch.tensor([left, top, left, top], dtype=torch.float32, device=self.device)
+        device = maps[0].device
+        offset = torch.tensor([left, top, left, top], dtype=torch.float32, device=device)
         limit = np.array([w0, h0, w0, h0], dtype=np.float32)
-        boxes_in = [torch.from_numpy(np.clip(b, 0, limit)).to(self.device) * gain + offset for b in boxes]
-        pooled = pool_appearance(maps, boxes_in, images.shape[2]).cpu().numpy()
+        boxes_in = [torch.from_numpy(np.clip(b, 0, limit)).to(device) * gain + offset for b in boxes]
+        pooled = pool_appearance(maps, boxes_in, images.shape[1]).cpu().numpy()
         return np.split(pooled, np.cumsum([len(b) for b in boxes])[:-1])

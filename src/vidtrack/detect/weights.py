@@ -39,6 +39,10 @@ def resolve_weights(model: str) -> str:
     path = Path(model).expanduser()
     if path.is_file():
         return str(path)
+    if path.is_dir():
+        if not any(path.glob("*.xml")):
+            raise WeightsError(f"{model}: a folder, but not an OpenVINO model (no .xml file in it)")
+        return str(path)
     if path.parent != Path("."):
         raise WeightsError(f"{model}: no such weights file")
     cached = cache_dir() / path.name
