@@ -70,6 +70,7 @@ class ForecastConfig:
     checkpoint: str | None = None  # a folder or a preset name; None: the default preset
     horizon_s: float = field(default=1.5, metadata=_in_range(0.0, 60.0, lo_open=True))
     velocity_window_s: float = field(default=0.5, metadata=_in_range(0.0, 60.0, lo_open=True))
+    runtime: Literal["torch", "onnxruntime", "openvino"] = "torch"  # what runs the LSTM's step
 
 
 @dataclass

@@ -52,7 +52,7 @@ class ForecastingTracker:
         if isinstance(self.tracker.motion, LSTMMotion) and cfg.model == "lstm" and checkpoint == tracker_checkpoint:
             return self.tracker.motion.as_forecaster(horizon)  # the tracker's forecasts: the LSTM runs once
         if cfg.model == "lstm":
-            return LSTMForecaster(load_checkpoint(checkpoint), horizon=horizon, fps=fps)
+            return LSTMForecaster(load_checkpoint(checkpoint), horizon=horizon, fps=fps, runtime=cfg.runtime)
         if cfg.model == "kalman":
             return KalmanForecaster(horizon)
         return ConstantVelocityForecaster(horizon, window=round(cfg.velocity_window_s * fps))
