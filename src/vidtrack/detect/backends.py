@@ -58,12 +58,13 @@ def open_backend(weights: str, backend: BackendName, device: torch.device, half:
     return (OnnxRuntimeBackend if name == "onnxruntime" else OpenVinoBackend)(weights, device, model_name)
 
 
-def _import_extra(module: str, extra: str):
+def import_optional(module: str, extra: str, key: str = "detector.backend"):
+    """An optional package, or a one-line error naming the config key that needs it and the extra to install."""
     try:
         return __import__(module)
     except ImportError:
-        raise ConfigError(f"detector.backend: the {extra} backend needs the {module} package; install it with "
-                          f"pip install 'vidtrack[{extra}]'") from None
+        raise ConfigError(f"{key}: {module} is not installed; install it with pip install 'vidtrack[{extra}]'"
+                          ) from None
 
 
 def _metadata_value(value):
@@ -127,7 +128,7 @@ class OnnxRuntimeBackend:
     name = "onnxruntime"
 
     def __init__(self, weights: str, device: torch.device, model_name: str) -> None:
-        ort = _import_extra("onnxruntime", "onnx")
+        ort = import_optional("onnxruntime", "onnx")
         providers = ["CPUExecutionProvider"]
         if device.type == "cuda":
             if "CUDAExecutionProvider" not in ort.get_available_providers():
@@ -160,7 +161,7 @@ class OpenVinoBackend:
     name = "openvino"
 
     def __init__(self, weights: str, device: torch.device, model_name: str) -> None:
-        ov = _import_extra("openvino", "openvino")
+        ov = import_optional("openvino", "openvino")
         if device.type != "cpu":
             raise ConfigError(f"detector.device: the openvino backend runs on the CPU here, not {device}; use "
                               "--device cpu, or --backend torch for CUDA")

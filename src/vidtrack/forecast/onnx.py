@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from vidtrack.detect.backends import import_optional
 from vidtrack.errors import ConfigError
 from vidtrack.forecast.lstm import LSTMStep, TrajectoryLSTM
 
@@ -58,21 +59,13 @@ class OnnxStep:
         step = LSTMStep(model.cpu())
         self.columns, self.horizon = step.columns, step.horizon
         if runtime == "onnxruntime":
-            try:
-                import onnxruntime as ort
-            except ImportError:
-                raise ConfigError("forecast.runtime: onnxruntime needs the onnxruntime package; install it with "
-                                  "pip install 'vidtrack[onnx]'") from None
+            ort = import_optional("onnxruntime", "onnx", "forecast.runtime")
             options = ort.SessionOptions()
             options.intra_op_num_threads = 1  # a few small matrix products: threads cost more than they give
             session = ort.InferenceSession(buffer.getvalue(), options, providers=["CPUExecutionProvider"])
             self._run = lambda feeds: session.run(list(OUTPUTS), feeds)
         elif runtime == "openvino":
-            try:
-                import openvino as ov
-            except ImportError:
-                raise ConfigError("forecast.runtime: openvino needs the openvino package; install it with "
-                                  "pip install 'vidtrack[openvino]'") from None
+            ov = import_optional("openvino", "openvino", "forecast.runtime")
             core = ov.Core()
             compiled = core.compile_model(core.read_model(buffer.getvalue()), "CPU", {
                 "INFERENCE_NUM_THREADS": 1, "INFERENCE_PRECISION_HINT": "f32"})
