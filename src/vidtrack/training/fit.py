@@ -195,7 +195,7 @@ def train_forecaster(
                  "sources": _sources(data, split, subset),
                  "val_sources": _sources(val_data, val_data_split, subset) if val_data is not None else None,
                  "train_windows": len(train_set), "val_windows": len(val_set) if val_set else 0,
-                 "appearance": appearance, "sequences_with_frames": with_frames},
+                 "appearance": appearance, "sequences_with_frames": with_frames, "augment": augment},
         "training": {k: v for k, v in vars(train_config).items()},
     }
     if more is not None:
