@@ -319,6 +319,8 @@ def evaluate_track(gt, results, out) -> None:
 
     scores = evaluate_tracking(gt, results)
     click.echo(markdown_table(scores))
+    click.echo(f"scored {len(scores.sequences)} sequence{'s' * (len(scores.sequences) != 1)}: "
+               f"{', '.join(scores.sequences)}")
     if out is not None:
         paths = write_report(scores, out)
         click.echo(f"metrics in {paths['json']} and {paths['markdown']}")
