@@ -166,7 +166,7 @@ def test_missing_weights_file(tmp_path):
 def test_corrupt_weights_file(tmp_path):
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"not a checkpoint")
-    with pytest.raises(WeightsError, match="could not load"):
+    with pytest.raises(WeightsError, match=r"bad\.pt: not a readable PyTorch checkpoint"):
         Detector(str(bad), device="cpu")
 
 
@@ -184,6 +184,19 @@ def test_a_checkpoint_that_would_run_code_is_refused_before_it_runs(tmp_path):
     evil, marker = tmp_path / "evil.pt", tmp_path / "PWNED"
     torch.save({"model": _Payload(marker)}, evil)
     with pytest.raises(WeightsError, match=r"refused: unpickling this file would construct \w+\.mkdir"):
+        Detector(str(evil), device="cpu")
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("protocol", [4, 5])
+def test_a_plain_pickle_the_safe_loader_cannot_read_is_refused_too(tmp_path, protocol):
+    """torch's safe unpickler stops at protocol 4's first opcode, before any class is named; Ultralytics' full
+    unpickler would then read the file and run it."""
+    import pickle
+
+    evil, marker = tmp_path / "evil.pt", tmp_path / "PWNED"
+    evil.write_bytes(pickle.dumps(_Payload(marker), protocol=protocol))
+    with pytest.raises(WeightsError, match=r"refused: unpickling this file uses pickle instructions the safe loader"):
         Detector(str(evil), device="cpu")
     assert not marker.exists()
 

@@ -277,3 +277,28 @@ def test_cli_on_tud(tmp_path):
     assert_published(metrics["combined"], PUBLISHED["both"])
     assert metrics["sequences"]["TUD-Campus"]["IDSW"] == 7
     assert (out / "metrics.md").read_text().splitlines() == rows
+
+
+def test_nothing_is_scored_or_left_out_silently(tmp_path, caplog):
+    split = tmp_path / "split"
+    make_case(split / "a", GT, RES)  # results for frame 1 of the ground truth's 1-2
+    (split / "a" / "SEQ").rename(split / "A")
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / "A.txt").write_text(GT.replace(",1,1,1\n", ",0.9,-1,-1,-1\n"))  # every frame
+    (results / "MOT17-04-FRCNN.txt").write_text(RES)
+    with caplog.at_level("WARNING", logger="vidtrack"):
+        assert list(evaluate_tracking(split, results).sequences) == ["A"]
+    assert caplog.messages == [f"{results}: no ground truth in {split} for MOT17-04-FRCNN.txt: not scored"]
+    caplog.clear()
+    other = tmp_path / "B.txt"
+    other.write_text(RES)
+    with caplog.at_level("WARNING", logger="vidtrack"):
+        evaluate_tracking(split / "A", other)
+    assert caplog.messages == [
+        f"{other}: scored as sequence A, although it is named after another",
+        f"{other}: the results of A cover frames 1-1 of the ground truth's 1-2; the frames without results count as "
+        "missed",
+    ]
+    printed = CliRunner().invoke(main, ["eval", "track", "--gt", str(split), "--results", str(results)])
+    assert printed.exit_code == 0 and printed.stdout.splitlines()[-1] == "scored 1 sequence: A"

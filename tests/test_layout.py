@@ -41,6 +41,7 @@ def test_run_time_code_does_not_import_training():
 def test_tracking_and_forecasting_load_no_training_module():
     probe = (
         "import sys\nimport numpy as np\nfrom vidtrack.forecast import Forecaster\n"
+        "from vidtrack.pipeline import Pipeline\n"  # what `vidtrack track` runs (the package imports it lazily)
         "history = np.tile(np.array([[100.0, 100, 140, 200]]), (1, 10, 1)) + np.arange(10)[None, :, None]\n"
         "future, std = Forecaster.load().predict(history, fps=30.0, image_size=(1920, 1080))\n"
         "assert future.shape == (1, 45, 4)\n"

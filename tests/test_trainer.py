@@ -233,3 +233,49 @@ def test_a_finished_run_can_be_extended(tmp_path):
 
     result, _ = run(tmp_path, loss_fn=counted, epochs=3)  # the schedule is stretched to 3 epochs from here on
     assert result.epochs_run == 3 and len(steps) == 16 + 4 and len(log_rows(tmp_path)) == 3
+
+
+def test_resuming_with_other_settings_is_refused_naming_them(tmp_path):
+    from vidtrack.errors import ConfigError
+
+    run(tmp_path, epochs=2, lr=0.0, patience=1)  # stops early: a finished run
+    changed = r"other settings \(training.lr 0.0 -> 0.03; training.patience 1 -> 10\).*resume=False"
+    with pytest.raises(ConfigError, match=changed):
+        run(tmp_path, epochs=2)
+    interrupted = tmp_path / "interrupted"
+    run(interrupted, epochs=2)
+    trainer = torch.load(interrupted / "last" / "trainer.pt", weights_only=True)
+    trainer["state"]["epoch"] = 1  # as if stopped after epoch 1 of 2
+    torch.save(trainer, interrupted / "last" / "trainer.pt")
+    with pytest.raises(ConfigError, match=r"training.epochs 2 -> 3"):
+        run(interrupted, epochs=3)  # the learning-rate schedule would change half-way
+    train_set, val_set = make_data()
+    with pytest.raises(ConfigError, match=r'data "synthetic" -> "other"'):
+        train(tiny_model(), mse, train_set, val_set, train_set.collate, val_set.collate,
+              TrainConfig(epochs=2, batch_size=16, lr=3e-2, patience=10), interrupted, save=save_checkpoint,
+              metadata={"data": "other"})
+    result = train(tiny_model(), mse, train_set, val_set, train_set.collate, val_set.collate,
+                   TrainConfig(epochs=1, batch_size=16), interrupted, save=save_checkpoint, resume=False)
+    assert result.epochs_run == 1 and len(log_rows(interrupted)) == 1  # started over
+
+
+@pytest.mark.parametrize(("file", "content", "message"), [
+    ("trainer.pt", None, r"trainer.pt: unreadable"),  # truncated to half
+    ("trainer.pt", b"", r"trainer.pt: unreadable"),
+    ("trainer.pt", "tensor", r"trainer.pt: not a vidtrack trainer state"),
+    ("model.safetensors", os.urandom(4096), r"model.safetensors: unreadable"),
+    ("model.safetensors", None, r"model.safetensors: unreadable"),
+])
+def test_a_damaged_checkpoint_is_one_error_naming_the_file(tmp_path, file, content, message):
+    from vidtrack.errors import WeightsError
+
+    run(tmp_path, epochs=1)
+    path = tmp_path / "last" / file
+    if content is None:
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    elif content == "tensor":
+        torch.save(torch.zeros(3), path)
+    else:
+        path.write_bytes(content)
+    with pytest.raises(WeightsError, match=message + r".*resume=False \(--no-resume\)"):
+        run(tmp_path, epochs=2)

@@ -122,3 +122,73 @@ def test_an_output_path_taken_by_a_folder_is_one_error(tmp_path):
     (tmp_path / "tracks.jsonl").mkdir()
     with pytest.raises(InputError, match=r"tracks\.jsonl: cannot write this output file \(Is a directory\)"):
         ResultWriter(tmp_path, fps=10, size=(160, 120))
+
+
+def fill_disk_after(monkeypatch, budget: int) -> None:
+    """Every output byte after the first `budget` fails as on a full disk (the writers' one way to the disk)."""
+    import errno
+
+    import vidtrack.io.files
+
+    left, write_all = [budget], vidtrack.io.files.write_all
+
+    def limited(fd: int, data: bytes) -> None:
+        if len(data) > left[0]:
+            write_all(fd, bytes(data[:left[0]]))  # a part gets through, as on a real disk
+            left[0] = 0
+            raise OSError(errno.ENOSPC, "No space left on device")
+        left[0] -= len(data)
+        write_all(fd, data)
+
+    monkeypatch.setattr(vidtrack.io.files, "write_all", limited)
+
+
+def frames_in(path) -> tuple[int, int]:
+    """(frames the container announces, frames decoded) of a video."""
+    video = cv2.VideoCapture(str(path))
+    decoded = 0
+    while video.read()[0]:
+        decoded += 1
+    return int(video.get(cv2.CAP_PROP_FRAME_COUNT)), decoded
+
+
+@pytest.mark.parametrize("budget", [100, 5_000, 150_000])
+def test_a_full_disk_leaves_whole_lines_and_a_playable_video(tmp_path, monkeypatch, budget):
+    from vidtrack.errors import OutputError
+
+    fill_disk_after(monkeypatch, budget)
+    noise = np.random.default_rng(0).integers(0, 255, (120, 160, 3), dtype=np.uint8)  # frames that do not compress
+    with pytest.raises(OutputError, match="no space left on device"), ResultWriter(tmp_path, fps=10,
+                                                                                   size=(160, 120)) as writer:
+        for i in range(100):
+            writer.write(result(i, noise))
+    jsonl = tmp_path / "tracks.jsonl"
+    assert jsonl.read_text() == "" or jsonl.read_text().endswith("\n")
+    frames = [json.loads(line)["frame"] for line in jsonl.read_text().splitlines()]
+    assert frames == list(range(len(frames)))
+    assert all(len(line.split(",")) == 10 for line in (tmp_path / "tracks.txt").read_text().splitlines())
+    video = tmp_path / "annotated.mp4"
+    if budget < 100_000:
+        assert not video.exists()  # no whole second of video: removed rather than left unplayable
+    else:
+        announced, decoded = frames_in(video)
+        assert decoded == announced >= 10  # cut back to whole fragments (a second each, or less at a scene cut)
+
+
+def test_the_video_survives_sigkill(tmp_path):
+    """A process killed without any chance to close the video leaves it playable up to its last whole second."""
+    import subprocess
+    import sys
+
+    script = (
+        "import os, signal, numpy as np\n"
+        "from vidtrack.io.video import FragmentedVideo\n"
+        f"video = FragmentedVideo({str(tmp_path / 'killed.mp4')!r}, fps=10, size=(160, 120))\n"
+        "for i in range(35):\n"
+        "    video.write(np.full((120, 160, 3), i * 7, np.uint8))\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert run.returncode == -9, run.stderr
+    announced, decoded = frames_in(tmp_path / "killed.mp4")
+    assert announced == decoded and 25 <= decoded < 35  # at most the last second is lost

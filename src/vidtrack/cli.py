@@ -8,7 +8,10 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
@@ -16,20 +19,43 @@ from vidtrack.errors import VidtrackError
 
 
 class _OneLineErrors(click.Group):
-    """Turn the errors a user can fix into one red line and exit status 1, instead of a traceback."""
+    """Turn the errors a user can fix into one red line and exit status 1 (2 for a command line click cannot parse),
+    instead of a traceback or click's three lines of usage."""
+
+    def make_context(self, *args, **kwargs) -> click.Context:
+        with _one_line():
+            return super().make_context(*args, **kwargs)
 
     def invoke(self, ctx: click.Context):
-        try:
+        with _one_line():
             return super().invoke(ctx)
-        except VidtrackError as e:
-            click.secho(f"error: {e}", fg="red", err=True)
-            sys.exit(1)
-        except KeyboardInterrupt:
-            click.secho("interrupted; the files written so far are complete up to the last frame", err=True)
-            sys.exit(130)
-        except _Terminated:
-            click.secho("terminated (SIGTERM); the files written so far are complete up to the last frame", err=True)
-            sys.exit(143)
+
+
+@contextmanager
+def _one_line() -> Iterator[None]:
+    """Every way a command ends early, as one line and an exit status."""
+    try:
+        yield
+    except VidtrackError as e:
+        _fail(str(e), 1)
+    except click.UsageError as e:
+        if isinstance(e, getattr(click.exceptions, "NoArgsIsHelpError", ())):
+            raise  # `vidtrack` alone: click shows the help
+        where = f" (see {e.ctx.command_path} --help)" if e.ctx is not None else ""
+        _fail(e.format_message() + where, 2)
+    except OSError as e:  # a file the user named that the system refuses: a folder in a file's place, ...
+        _fail(f"{e.filename}: {e.strerror}" if e.filename and e.strerror else str(e), 1)
+    except KeyboardInterrupt:
+        click.secho("interrupted; the files written so far are complete up to the last frame", err=True)
+        sys.exit(130)
+    except _Terminated:
+        click.secho("terminated (SIGTERM); the files written so far are complete up to the last frame", err=True)
+        sys.exit(143)
+
+
+def _fail(message: str, status: int) -> NoReturn:
+    click.secho(f"error: {message}", fg="red", err=True)
+    sys.exit(status)
 
 
 class _Terminated(Exception):  # noqa: N818 (a signal, not an error)
@@ -63,6 +89,8 @@ class _TrackCommand(click.Command):
 @click.version_option(package_name="vidtrack", prog_name="vidtrack")
 def main() -> None:
     """Detect, track and forecast objects in videos."""
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # FFmpeg's own lines ("moov atom not found"): vidtrack's
+    # one-line errors say what is wrong; set the variable (e.g. to 24) to see them
     logging.basicConfig(format="warning: %(message)s", level=logging.WARNING)
     signal.signal(signal.SIGTERM, _on_sigterm)
     logging.getLogger("ultralytics").setLevel(logging.ERROR)
@@ -330,6 +358,8 @@ def evaluate_track(gt, results, out) -> None:
 
     scores = evaluate_tracking(gt, results)
     click.echo(markdown_table(scores))
+    click.echo(f"scored {len(scores.sequences)} sequence{'s' * (len(scores.sequences) != 1)}: "
+               f"{', '.join(scores.sequences)}")
     if out is not None:
         paths = write_report(scores, out)
         click.echo(f"metrics in {paths['json']} and {paths['markdown']}")

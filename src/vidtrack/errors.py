@@ -15,3 +15,7 @@ class ConfigError(VidtrackError):
 
 class WeightsError(VidtrackError):
     """Detector weights or a forecaster checkpoint that cannot be found or loaded."""
+
+
+class OutputError(VidtrackError):
+    """An output file that cannot be written to the end (a full disk, a failing drive); what it holds stays valid."""

@@ -20,6 +20,7 @@ import shutil
 import subprocess
 import tarfile
 import tempfile
+import warnings
 from pathlib import Path
 
 from vidtrack.errors import WeightsError
@@ -138,8 +139,9 @@ def check_safe_to_load(weights: str | os.PathLike) -> None:
 
     Ultralytics loads `.pt` files with full unpickling, so a crafted file runs its payload before anything else can
     complain. The file is first loaded as Ultralytics' own safe mode does (`torch.load(weights_only=True)` with an
-    allow-list of its model classes); only a file that passes is handed on. Other formats (.onnx, OpenVINO, ...) hold
-    no pickles and pass.
+    allow-list of its model classes); only a file that passes is handed on. One that fails is refused, whatever the
+    reason: a class outside the list, a pickle instruction the safe loader does not read (the full unpickler would),
+    or no readable checkpoint at all. Other formats (.onnx, OpenVINO, ...) hold no pickles and pass.
     """
     if Path(weights).suffix != ".pt" or not Path(weights).is_file():
         return  # not a pickle, or missing: Ultralytics reports that
@@ -148,14 +150,30 @@ def check_safe_to_load(weights: str | os.PathLike) -> None:
     from ultralytics.nn.tasks import torch_safe_load
 
     try:
-        torch_safe_load(str(weights), safe_only=True)
-    except Exception as e:  # Ultralytics wraps the refusal in a TypeError; an unreadable file is reported later
+        with warnings.catch_warnings():  # torch warns about pickle protocols on stderr before it refuses them
+            warnings.simplefilter("ignore")
+            torch_safe_load(str(weights), safe_only=True)
+    except Exception as e:  # Ultralytics wraps the refusal in a TypeError
         refusal = e if isinstance(e, pickle.UnpicklingError) else e.__cause__
-        found = re.search(r"GLOBAL (\S+)", str(refusal)) if isinstance(refusal, pickle.UnpicklingError) else None
-        if found is None:
-            return
+        found = re.search(r"GLOBAL (\S+)", str(refusal))
+        with open(weights, "rb") as f:
+            pickled = f.read(1) == pickle.PROTO  # how pickles of protocol 2 and later begin
+        if not (found or pickled):  # truncated, random bytes, ...
+            reason = " ".join(str(refusal or e).split())[:160]
+            raise WeightsError(f"{weights}: not a readable PyTorch checkpoint ({reason})") from None
+        # Anything else the safe unpickler cannot follow (a pickle protocol or opcode it does not read) is refused
+        # too: the full unpickler that would read it instead also runs whatever the file asks for.
+        what = (f"would construct {found.group(1)} (not a model class)" if found else
+                f"uses pickle instructions the safe loader does not read ({_unpickling_reason(refusal)})")
         raise WeightsError(
-            f"{weights}: refused: unpickling this file would construct {found.group(1)} "
-            "(not a model class), which can run code from the file; use only weights you trust, and if you trust "
-            "this file, set detector.trust_weights: true (--set detector.trust_weights=true)"
+            f"{weights}: refused: unpickling this file {what}, which can run code from the file; use only weights "
+            "you trust, and if you trust this file, set detector.trust_weights: true "
+            "(--set detector.trust_weights=true)"
         ) from None
+
+
+def _unpickling_reason(error: Exception) -> str:
+    """The WeightsUnpickler's own words from torch's long message, e.g. 'Unsupported operand 149'."""
+    text = " ".join(str(error).split())
+    found = re.search(r"WeightsUnpickler error: (.*?)(?: Check the documentation|$)", text)
+    return (found.group(1) if found else text)[:120].strip()

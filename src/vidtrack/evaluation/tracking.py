@@ -21,6 +21,7 @@ consider/conf count as 0 only when 0 (TrackEval truncates them to int; the files
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -40,6 +41,8 @@ from vidtrack.io.motchallenge import (
     read_seq_length,
     read_seqinfo,
 )
+
+log = logging.getLogger("vidtrack")
 
 PEDESTRIAN = 1
 DISTRACTORS = (2, 7, 8, 12)  # person on vehicle, static person, distractor, reflection
@@ -67,7 +70,9 @@ def evaluate_tracking(gt: str | os.PathLike, results: str | os.PathLike) -> Trac
 
     `gt`: a sequence folder (``seqinfo.ini`` and ``gt/gt.txt``, or ``gt.txt`` as in TUD) or a folder of sequence
     folders (a split such as MOT17/train). `results`: a folder with one ``<sequence name>.txt`` per sequence, or one
-    file when `gt` is a single sequence.
+    file when `gt` is a single sequence. Nothing is scored or left out silently: a warning names the results files of
+    sequences that are not in `gt` (not scored), a single file named after another sequence, and the sequences whose
+    results cover only part of the frames with ground truth (the rest count as missed).
     """
     sequences = _find_sequences(Path(gt))
     results = Path(results)
@@ -76,12 +81,17 @@ def evaluate_tracking(gt: str | os.PathLike, results: str | os.PathLike) -> Trac
             raise InputError(f"{results}: one results file for {len(sequences)} sequences in {gt}; give a folder "
                              "with one <sequence name>.txt per sequence")
         files = {sequences[0][0]: results}
+        if results.stem not in (sequences[0][0], "tracks"):  # tracks.txt: what `vidtrack track` writes
+            log.warning("%s: scored as sequence %s, although it is named after another", results, sequences[0][0])
     elif results.is_dir():
         files = {name: results / f"{name}.txt" for name, _, _ in sequences}
         for name, path in files.items():
             if not path.is_file():
                 raise InputError(f"{path}: results file for sequence {name} not found (the results folder needs one "
                                  "<sequence name>.txt per ground-truth sequence)")
+        unknown = sorted(p.name for p in results.glob("*.txt") if p.stem not in files)
+        if unknown:
+            log.warning("%s: no ground truth in %s for %s: not scored", results, gt, ", ".join(unknown))
     else:
         raise InputError(f"{results}: results file or folder not found")
 
@@ -89,9 +99,26 @@ def evaluate_tracking(gt: str | os.PathLike, results: str | os.PathLike) -> Trac
     for name, folder, gt_file in sequences:
         seq_length = read_seq_length(folder)
         truth, boxes, mot15 = _read_checked_ground_truth(gt_file, seq_length)
-        data = _preprocess(truth, boxes, read_results(files[name], seq_length=seq_length), seq_length, mot15, name)
+        rows = read_results(files[name], seq_length=seq_length)
+        _warn_partial(name, files[name], truth.frame, rows[:, 0])
+        data = _preprocess(truth, boxes, rows, seq_length, mot15, name)
         raw[name] = _evaluate(data)
     return TrackingScores({name: summarize(r) for name, r in raw.items()}, summarize(combine(raw.values())))
+
+
+def _warn_partial(name: str, path: Path, gt_frames: np.ndarray, result_frames: np.ndarray) -> None:
+    """Warn when the results of a sequence stop before, or start after, its ground truth: a run cut short scores
+    the frames it never saw as missed."""
+    if not len(gt_frames):
+        return
+    if not len(result_frames):
+        log.warning("%s: no results for sequence %s: every ground-truth box counts as missed", path, name)
+        return
+    first, last = int(result_frames.min()), int(result_frames.max())
+    gt_first, gt_last = int(gt_frames.min()), int(gt_frames.max())
+    if first > gt_first or last < gt_last:
+        log.warning("%s: the results of %s cover frames %d-%d of the ground truth's %d-%d; the frames without results "
+                    "count as missed", path, name, first, last, gt_first, gt_last)
 
 
 def evaluate_sequence(gt: GroundTruth, results: np.ndarray, seq_length: int, *, mot15: bool = False,

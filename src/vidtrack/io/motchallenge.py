@@ -18,6 +18,7 @@ from typing import Self
 import numpy as np
 
 from vidtrack.errors import InputError
+from vidtrack.io.files import LineFile
 from vidtrack.structures import Detections, Tracks
 
 logger = logging.getLogger("vidtrack")
@@ -352,14 +353,15 @@ class MOTWriter:
 
     Line format: ``frame,id,left,top,width,height,score,-1,-1,-1`` with a 1-based frame, the box in pixels with
     2 decimals and the score with 4 (e.g. ``3,7,912.80,482.90,97.60,112.60,0.9512,-1,-1,-1``), which the MOTChallenge
-    devkit, py-motmetrics and `read_detections` all read. Each frame goes to the file with one write() followed by
-    flush(), so a run killed between frames leaves only whole lines behind. The parent folder is created.
+    devkit, py-motmetrics and `read_detections` all read. Each frame goes to the file in one unbuffered write
+    (`LineFile`), so a run killed between frames leaves only whole lines behind, and a frame that does not fit on the
+    disk is taken back out (an `OutputError`). The parent folder is created.
     """
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = open(self.path, "w", encoding="utf-8", newline="\n")  # noqa: SIM115 (closed by close())
+        self._file = LineFile(self.path)
 
     def write(self, frame: int, tracks: Tracks) -> None:
         """Append the tracks of one frame (1-based); a frame without tracks writes nothing."""
@@ -376,7 +378,6 @@ class MOTWriter:
         )
         if text:
             self._file.write(text)
-            self._file.flush()
 
     def close(self) -> None:
         self._file.close()

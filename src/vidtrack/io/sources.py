@@ -20,6 +20,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import TracebackType
@@ -131,8 +132,9 @@ class _CaptureBase(FrameSource):
 
     def __init__(self, name: str, kind: str, target: str | int, opener: Opener, fps: float | None, error: str) -> None:
         self._target, self._opener = target, opener
-        self._cap = opener(target)
-        first = self._read()
+        with quiet_opencv():
+            self._cap = opener(target)
+            first = self._read()
         if first is None:
             self._cap.release()
             raise InputError(error)
@@ -210,8 +212,10 @@ class CaptureSource(_CaptureBase):
         for _ in range(REOPEN_ATTEMPTS):
             time.sleep(REOPEN_PAUSE_S)
             self._cap.release()
-            self._cap = self._opener(self._target)
-            if (image := self._read()) is not None:
+            with quiet_opencv():
+                self._cap = self._opener(self._target)
+                image = self._read()
+            if image is not None:
                 return image
         raise InputError(
             f"{self.info.name}: stream stopped after {index} frames ({REOPEN_ATTEMPTS} reopen attempts failed); "
@@ -270,6 +274,20 @@ class ArraySource(FrameSource):
             if self._closed:
                 return
             yield Frame(index, self._conform(_checked_image(image, index), index))
+
+
+@contextmanager
+def quiet_opencv() -> Iterator[None]:
+    """Silence OpenCV's own log lines while a source opens (a missing webcam prints eight, from each backend it
+    tries): the `InputError` that follows says in one line what went wrong. FFmpeg's lines are silenced by the
+    OPENCV_FFMPEG_LOGLEVEL variable instead, which the `vidtrack` command sets."""
+    log_level = cv2.utils.logging
+    before = log_level.getLogLevel()
+    log_level.setLogLevel(log_level.LOG_LEVEL_SILENT)
+    try:
+        yield
+    finally:
+        log_level.setLogLevel(before)
 
 
 def _checked_image(image: object, index: int) -> np.ndarray:

@@ -2,10 +2,13 @@
 per-track summary `tracks.csv`, and `annotated.mp4`.
 
 A folder that holds an earlier run's files gets a new, complete set: the old files are removed first, with a
-warning. Each file is written frame by frame and flushed, so that a run that stops early (an error, Ctrl-C) leaves
-valid files holding every finished frame; `close()` runs in any case, finalises the video container and writes
-`tracks.csv` in one step (a temporary file renamed into place, so that it is complete or absent). Drawing and
-encoding the video happen in a background thread, so that they overlap the next frame's inference.
+warning. Each file is written frame by frame and goes to the operating system at once, so that a run that stops
+early (an error, Ctrl-C, even SIGKILL) leaves valid files: `tracks.txt` and `tracks.jsonl` end with a complete line,
+one write per frame (`LineFile`), and `annotated.mp4` is a fragmented MP4 that plays up to its last whole second
+(`FragmentedVideo`). A full disk is an `OutputError` naming the file, which is cut back to its last whole frame or
+fragment. `close()` runs in any case, writes the video's last fragment and `tracks.csv` in one step (a temporary
+file renamed into place, so that it is complete or absent). Drawing and encoding the video happen in a background
+thread, so that they overlap the next frame's inference.
 """
 
 from __future__ import annotations
@@ -15,10 +18,10 @@ import json
 import logging
 import os
 import queue
-import tempfile
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,7 +31,9 @@ import numpy as np
 from vidtrack.analytics import LineCounter, LineEvents
 from vidtrack.errors import InputError
 from vidtrack.io.draw import TrackPainter
+from vidtrack.io.files import LineFile, output_error
 from vidtrack.io.motchallenge import MOTWriter
+from vidtrack.io.video import FragmentedVideo
 
 if TYPE_CHECKING:
     from vidtrack.pipeline import FrameResult
@@ -132,14 +137,22 @@ class TrackSummary:
         return rows
 
     def save(self, path: Path) -> None:
-        """Write the CSV to a temporary file beside `path`, then rename it over `path` in one step."""
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        """Write the CSV to a temporary file beside `path`, then rename it over `path` in one step; a file that cannot
+        be written (a full disk, a folder in its place) is an `OutputError` and leaves nothing behind."""
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        try:  # not mkstemp: its files are private (0600), this one gets the umask's permissions like the others
+            handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+        except OSError as e:
+            raise output_error(path, e, holds="nothing: it was not written") from None
         try:
             with os.fdopen(handle, "w", newline="") as f:
                 writer = csv.DictWriter(f, fieldnames=SUMMARY_COLUMNS)
                 writer.writeheader()
                 writer.writerows(self.rows())
             os.replace(temporary, path)
+        except OSError as e:
+            Path(temporary).unlink(missing_ok=True)
+            raise output_error(path, e, holds="nothing: it was not written") from None
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
             raise
@@ -150,9 +163,7 @@ class _VideoThread:
 
     def __init__(self, path: Path, fps: float, size: tuple[int, int], painter: TrackPainter) -> None:
         self.size, self.painter = size, painter
-        self.writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
-        if not self.writer.isOpened():
-            raise InputError(f"{path}: OpenCV cannot write an mp4 video here; use --no-video or another output folder")
+        self.writer = FragmentedVideo(path, fps=fps, size=size)
         self.queue: queue.Queue = queue.Queue(maxsize=4)
         self.error: BaseException | None = None  # raised once, at the caller's next write or close
         self.failed = False
@@ -186,8 +197,10 @@ class _VideoThread:
         if self.thread.is_alive():
             self.queue.put(None)
             self.thread.join()
-        self.writer.release()
-        self._raise_error()
+        try:
+            self.writer.close()
+        finally:
+            self._raise_error()
 
 
 class ResultWriter:
@@ -232,17 +245,16 @@ class ResultWriter:
                 self._mot = MOTWriter(self.paths["mot"])
             if jsonl:
                 self.paths["jsonl"] = self.folder / "tracks.jsonl"
-                self._jsonl = open(self.paths["jsonl"], "w")  # noqa: SIM115 (open for the whole run)
+                self._jsonl = LineFile(self.paths["jsonl"])
+            if video:
+                self.paths["video"] = self.folder / "annotated.mp4"
+                self._video = _VideoThread(self.paths["video"], fps, size, TrackPainter(round(trail_s * fps), names))
         except OSError as e:  # a read-only folder, a folder where the file should be, ...
             self.close()
             raise InputError(f"{e.filename}: cannot write this output file ({e.strerror})") from None
-        if video:
-            self.paths["video"] = self.folder / "annotated.mp4"
-            try:
-                self._video = _VideoThread(self.paths["video"], fps, size, TrackPainter(round(trail_s * fps), names))
-            except InputError:
-                self.close()
-                raise
+        except BaseException:
+            self.close()
+            raise
         if csv:  # last, so that a writer that failed to open writes no summary
             self.paths["csv"] = self.folder / "tracks.csv"
             self._summary = TrackSummary(self.names)
@@ -266,7 +278,6 @@ class ResultWriter:
         if self._jsonl is not None:
             record = frame_record(result, self.fps, self.names, list(zip(self.lines, events)))
             self._jsonl.write(json.dumps(record) + "\n")
-            self._jsonl.flush()
         if self._video is not None:
             drawn = [(c.start, c.end, c.counts["in"].total(), c.counts["out"].total()) for c in self.lines]
             self._video.write(result.image, result.tracks, drawn)
@@ -274,18 +285,28 @@ class ResultWriter:
             self._summary.update(result)
 
     def close(self) -> None:
-        """Close the files and write `tracks.csv` (once, however many times close is called)."""
-        try:
-            for handle in (self._mot, self._jsonl, self._video):
-                if handle is not None:
-                    handle.close()
-        finally:
-            summary, self._summary = self._summary, None
-            if summary is not None:
-                summary.save(self.paths["csv"])
+        """Close the files and write `tracks.csv` (once, however many times close is called); every file is closed
+        even when one fails, and the first failure is raised."""
+        handles, self._mot, self._jsonl, self._video = (self._mot, self._jsonl, self._video), None, None, None
+        summary, self._summary = self._summary, None
+        steps = [handle.close for handle in handles if handle is not None]
+        if summary is not None:
+            steps.append(partial(summary.save, self.paths["csv"]))
+        error = None
+        for step in steps:
+            try:
+                step()
+            except BaseException as e:
+                error = error or e
+        if error is not None:
+            raise error
 
     def __enter__(self) -> ResultWriter:
         return self
 
-    def __exit__(self, *exc) -> None:
-        self.close()
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            self.close()
+        except Exception:
+            if exc is None:
+                raise  # else the run's own error is the one to report; the files are closed either way

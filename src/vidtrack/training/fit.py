@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from vidtrack.datasets import Clip, eth_ucy, jaad, motchallenge, read_clips
-from vidtrack.errors import InputError
+from vidtrack.errors import ConfigError, InputError
 from vidtrack.evaluation.forecast_report import write_report
 from vidtrack.evaluation.forecasting import error_by_horizon, forecast_metrics
 from vidtrack.forecast.features import kalman_forecast
@@ -59,6 +59,9 @@ def split_clips(
         if missing:
             raise InputError(f"validation sequences {missing} are not among {sorted(names)}")
         val = [c for c in clips if c.name in val_names]
+    elif not 0 <= val_split < 1:
+        raise ConfigError(f"val_split (--val-split) {val_split}: give the fraction of the clips to validate on, from 0 "
+                          "(none) to below 1")
     elif val_split == 0:
         val = []
     else:
@@ -195,7 +198,7 @@ def train_forecaster(
                  "sources": _sources(data, split, subset),
                  "val_sources": _sources(val_data, val_data_split, subset) if val_data is not None else None,
                  "train_windows": len(train_set), "val_windows": len(val_set) if val_set else 0,
-                 "appearance": appearance, "sequences_with_frames": with_frames},
+                 "appearance": appearance, "sequences_with_frames": with_frames, "augment": augment},
         "training": {k: v for k, v in vars(train_config).items()},
     }
     if more is not None:

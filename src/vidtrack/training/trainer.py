@@ -21,7 +21,7 @@ import shutil
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, is_dataclass
 from functools import partial
 from pathlib import Path
 
@@ -103,8 +103,10 @@ def train(
     does); `extra` is `metadata` plus the epoch and validation loss. The validation loss is the mean of the batch
     losses weighted by batch size. Without `val_set` every epoch runs and the last one is also the best.
 
-    Resuming (`resume` and `folder/last` exists) needs a model built as before; it continues after the last finished
-    epoch, exactly as if never interrupted, or returns at once if that run had finished. A dataset with an `rng`
+    Resuming (`resume` and `folder/last` exists) needs a model built as before and the same `config` and `metadata`
+    (the data); it continues after the last finished epoch, exactly as if never interrupted, or returns at once if that
+    run had finished. Other settings are refused, naming what differs (a `ConfigError`), except more epochs for a run
+    that has finished, which extends it; `resume=False` starts over instead. A dataset with an `rng`
     attribute (a numpy Generator its collate draws from, like `WindowBatches`) has it saved, restored, and reseeded
     per DataLoader worker and per DDP rank.
 
@@ -159,8 +161,9 @@ def train(
                 _recover_folder(target)
         if distributed:
             dist.barrier()
+        run_settings = _settings(config, metadata, model)
         if resume and last.is_dir():
-            saved = _load_last(last, model)
+            saved = _load_last(last, model, run_settings)
             optimizer.load_state_dict(saved["optimizer"])
             if saved["scaler"] and scaler.is_enabled():  # empty when saved without fp16 (CPU or bf16)
                 scaler.load_state_dict(saved["scaler"])
@@ -241,7 +244,7 @@ def train(
                         save(model, tmp, extra)
                 trainer = {"format": TRAINER_FORMAT, "optimizer": optimizer.state_dict(),
                            "scaler": scaler.state_dict(), "state": state, "history": history, "rng": rng_all,
-                           "config": asdict(config)}
+                           "config": asdict(config), "settings": json.dumps(run_settings)}
                 with _atomic_folder(last) as tmp:
                     save(model, tmp, extra)
                     torch.save(trainer, tmp / "trainer.pt")
@@ -381,22 +384,82 @@ def _recover_folder(target: Path) -> None:
         old.rename(target)
 
 
-def _load_last(last: Path, model: torch.nn.Module) -> dict:
-    """Load `last/model.safetensors` into `model` and return `last/trainer.pt`."""
+_START_OVER = "pass resume=False (--no-resume) to start over, or train into another folder"
+_MAY_CHANGE = ("device", "num_workers", "amp")  # where and how fast a run trains, not what it learns
+
+
+def _settings(config: TrainConfig, metadata: dict | None, model: torch.nn.Module) -> dict:
+    """What a resumed run must share with the run it continues, flat: {"training.epochs": 40, "data.train": [...]};
+    with the model's arguments where it keeps them as a dataclass `config` (nanoGPT's convention, vidtrack's LSTM)."""
+    flat: dict = {}
+
+    def add(prefix: str, value) -> None:
+        if isinstance(value, dict) and value:
+            for key, item in value.items():
+                add(f"{prefix}.{key}" if prefix else str(key), item)
+        elif prefix.rpartition(".")[2] not in _MAY_CHANGE:
+            flat[prefix] = value
+
+    arguments = getattr(model, "config", None)
+    model_settings = {"model": asdict(arguments)} if is_dataclass(arguments) else {}
+    add("", {**(metadata or {}), **model_settings, "training": asdict(config)})
+    return json.loads(json.dumps(flat, default=str))  # as saved: tuples become lists, paths strings
+
+
+def _check_settings(last: Path, saved: dict, settings: dict, state: dict) -> None:
+    """Refuse to continue a run under other settings, which would mix two runs' histories in one; more epochs for a
+    finished run extend it."""
+    changed = sorted(k for k in saved.keys() | settings.keys() if saved.get(k) != settings.get(k))
+    finished = state["stopped_early"] or state["epoch"] >= saved.get("training.epochs", 0)
+    if changed == ["training.epochs"] and finished and settings["training.epochs"] > state["epoch"]:
+        log.warning("%s: extending the finished run from %d to %d epochs", last, state["epoch"],
+                    settings["training.epochs"])
+        return
+    if changed:
+        shown = "; ".join(f"{k} {_short(saved.get(k))} -> {_short(settings.get(k))}" for k in changed[:4])
+        more = f"; and {len(changed) - 4} more" if len(changed) > 4 else ""
+        raise ConfigError(f"{last}: this run was started with other settings ({shown}{more}); resume it with the same "
+                          f"ones, or {_START_OVER}")
+
+
+def _short(value) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _load_last(last: Path, model: torch.nn.Module, settings: dict) -> dict:
+    """Load `last/model.safetensors` into `model` and return `last/trainer.pt`, after checking that the run there
+    had these `settings`. A file that is missing, truncated or not what it should be is a one-line `WeightsError`."""
+    import pickle
+    import zipfile
+
+    from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     weights, trainer = last / "model.safetensors", last / "trainer.pt"
     for f in (weights, trainer):
         if not f.is_file():
-            raise WeightsError(f"{f}: missing, cannot resume; pass resume=False (--no-resume) to start over")
+            raise WeightsError(f"{f}: missing, cannot resume; {_START_OVER}")
     try:
-        model.load_state_dict(load_file(str(weights)), strict=True)
-    except RuntimeError as e:
-        raise WeightsError(f"{weights}: does not fit the model being trained ({e}); start over in another folder "
-                           "or with resume=False") from None
-    saved = torch.load(trainer, map_location="cpu", weights_only=True)
+        saved = torch.load(trainer, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, OSError, pickle.UnpicklingError, zipfile.BadZipFile) as e:
+        reason = " ".join(str(e).split())[:120]
+        raise WeightsError(f"{trainer}: unreadable ({reason}), cannot resume; {_START_OVER}") from None
+    missing = {"state", "optimizer", "scaler", "history", "rng"} - set(saved if isinstance(saved, dict) else ())
+    if missing:
+        raise WeightsError(f"{trainer}: not a vidtrack trainer state (no {', '.join(sorted(missing))}), cannot "
+                           f"resume; {_START_OVER}")
     if saved.get("format", 0) > TRAINER_FORMAT:
         raise WeightsError(f"{trainer}: written by a newer vidtrack; upgrade it to resume this run")
+    if "settings" in saved:  # older runs did not record them
+        _check_settings(last, json.loads(saved["settings"]), settings, saved["state"])
+    try:
+        model.load_state_dict(load_file(str(weights)), strict=True)
+    except (SafetensorError, OSError) as e:
+        raise WeightsError(f"{weights}: unreadable ({e}), cannot resume; {_START_OVER}") from None
+    except RuntimeError as e:
+        raise WeightsError(f"{weights}: does not fit the model being trained ({' '.join(str(e).split())[:200]}); "
+                           f"{_START_OVER}") from None
     return saved
 
 
