@@ -20,4 +20,4 @@ test: install
 	$(BIN)/pytest -q
 
 bench: install
-	$(BIN)/python scripts/bench_pipeline.py --repeats 3 --markdown
+	$(BIN)/python scripts/bench_backends.py --repeats 3 --markdown --json runs/bench/backends.json
