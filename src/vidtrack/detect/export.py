@@ -226,23 +226,20 @@ def agreement(reference: Callable, candidate: Callable, frames: list[np.ndarray]
     """How well `candidate`'s detections match `reference`'s on `frames`: the share of the reference's detections
     (score ≥ `conf`, after NMS) that the candidate finds (same class, IoU ≥ `iou`), and of the candidate's that the
     reference has, with the mean IoU of the matched pairs."""
-    from scipy.optimize import linear_sum_assignment
-    from torchvision.ops import box_iou
     from ultralytics.utils.nms import non_max_suppression
+
+    from vidtrack.track.matching import box_iou, linear_assignment
 
     found = total_ref = total_cand = 0
     ious = []
     for frame in frames:
         image = _letterboxed(frame, imgsz, stride)
-        ref, cand = (non_max_suppression(torch.from_numpy(np.asarray(run(image))), conf, 0.7)[0]
+        ref, cand = (non_max_suppression(torch.from_numpy(np.asarray(run(image))), conf, 0.7)[0].numpy()
                      for run in (reference, candidate))
-        total_ref, total_cand = total_ref + len(ref), total_cand + len(cand)
-        if len(ref) and len(cand):
-            overlap = box_iou(ref[:, :4], cand[:, :4]) * (ref[:, None, 5] == cand[None, :, 5])
-            rows, cols = linear_sum_assignment(-overlap.numpy())
-            matched = overlap[rows, cols] >= iou
-            found += int(matched.sum())
-            ious.extend(overlap[rows, cols][matched].tolist())
+        overlap = box_iou(ref[:, :4], cand[:, :4]) * (ref[:, None, 5] == cand[None, :, 5])
+        matches, _, _ = linear_assignment(1 - overlap, 1 - iou)
+        found, total_ref, total_cand = found + len(matches), total_ref + len(ref), total_cand + len(cand)
+        ious.extend(overlap[matches[:, 0], matches[:, 1]].tolist())
     return {"frames": len(frames), "reference": total_ref, "candidate": total_cand,
             "recall": found / max(total_ref, 1), "precision": found / max(total_cand, 1),
             "mean_iou": float(np.mean(ious)) if ious else 0.0}
