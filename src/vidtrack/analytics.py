@@ -235,13 +235,14 @@ class ZoneCounter(_RegionCounter):
     """
 
     def __init__(self, polygon, *, fps: float, anchor: str = "bottom_center") -> None:
+        shown = polygon.tolist() if isinstance(polygon, np.ndarray) else polygon
         vertices = np.asarray(polygon, dtype=np.float64)
         if vertices.ndim != 2 or vertices.shape[1] != 2 or len(vertices) < 3:
-            raise ValueError(f"polygon must be 3 or more points (x, y), got {polygon!r}")
+            raise ValueError(f"polygon must be 3 or more points (x, y), got {shown!r}")
         if not np.isfinite(vertices).all():
-            raise ValueError(f"polygon must be finite, got {polygon!r}")
+            raise ValueError(f"polygon must be finite, got {shown!r}")
         if abs(_cross(vertices, np.roll(vertices, -1, axis=0)).sum()) / 2 == 0:
-            raise ValueError(f"polygon must enclose an area, got {polygon!r}")
+            raise ValueError(f"polygon must enclose an area, got {shown!r}")
         super().__init__(fps=fps, anchor=anchor)
         self.polygon = vertices
         self.occupancy: Counter[int] = Counter()
