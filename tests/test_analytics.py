@@ -172,3 +172,25 @@ def test_cli_counts_lines_and_refuses_one_outside_the_frame(tmp_path):
     assert outside.exit_code == 1
     assert outside.output.strip() == "error: --line 0,700,1921,700: outside the 1920x1080 frame"
     assert track_people(tmp_path, "--line", "0,700,1900", "--no-save").output.startswith("error: --line 0,700,1900: ")
+
+
+def test_cli_counts_zones_and_refuses_bad_ones_in_one_line(tmp_path):
+    from test_cli import track_people
+
+    result = track_people(tmp_path, "--zone", "0,540,1920,540,1920,1080,0,1080", "--zone", "800,0,1200,0,1000,400",
+                          "--line", "0,700,1920,700", "--no-video")
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in (tmp_path / "tracks.jsonl").read_text().splitlines()]
+    assert len(records) == 4 and all(len(r["zones"]) == 2 and len(r["lines"]) == 1 for r in records)
+    assert all(set(z) == {"in", "out", "occupancy", "entered", "exited", "anticipated"} for r in records
+               for z in r["zones"])
+    feet_below = [sum(t["box"][3] >= 540 for t in r["tracks"]) for r in records]  # the lower half, by hand
+    assert [sum(r["zones"][0]["occupancy"].values()) for r in records] == feet_below and feet_below[-1] > 0
+    assert all(set(t["forecast"]) >= {"boxes", "std"} for r in records for t in r["tracks"])
+    assert "zone 0,540,1920,540,1920,1080,0,1080: in " in result.stdout and ", inside at the end " in result.stdout
+    outside = track_people(tmp_path, "--set", "analytics.zones=[[0, 0, 1921, 0, 1000, 500]]", "--no-save")
+    assert outside.output.strip() == "error: analytics.zones[0]: outside the 1920x1080 frame"
+    assert track_people(tmp_path, "--zone", "0,0,10,0", "--no-save").output.strip() == (
+        "error: --zone 0,0,10,0: give 3 or more points x1,y1,x2,y2,x3,y3,...")
+    assert track_people(tmp_path, "--zone", "0,0,10,0,20,0", "--no-save").output.strip().startswith(
+        "error: --zone 0,0,10,0,20,0: polygon must enclose an area")
