@@ -7,7 +7,8 @@ import pytest
 
 from conftest import SHARED, shared_data
 from vidtrack.analytics import ZoneCounter
-from vidtrack.evaluation.anticipation import constant_velocity, kalman, labelled_boxes, replay, score, summary
+from vidtrack.datasets import read_clips
+from vidtrack.evaluation.anticipation import clip_boxes, constant_velocity, kalman, replay, score, summary
 
 pytestmark = shared_data
 
@@ -19,7 +20,7 @@ FRAMES = 220
 
 @pytest.fixture(scope="module")
 def replayed():
-    boxes = labelled_boxes(SEQ)
+    boxes = clip_boxes(read_clips(SEQ)[0])  # frame 0 is empty: MOTChallenge counts from 1
     crossings, anticipations = replay(boxes, 30.0, lambda: [ZoneCounter(ZONE, fps=30.0)],
                                       {"kalman": kalman(30.0), "constant velocity": constant_velocity},
                                       max_frames=FRAMES)

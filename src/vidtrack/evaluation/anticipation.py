@@ -12,7 +12,7 @@ happen:
 - timing error: |predicted − real| crossing time of the correct anticipations, and the share of them within the
   anticipation's own `time_std_s` (68 % for a calibrated Gaussian).
 
->>> boxes = labelled_boxes(MOT17 / "MOT17-09-FRCNN")               # doctest: +SKIP
+>>> boxes = clip_boxes(read_clips(MOT17 / "MOT17-09-FRCNN")[0])   # doctest: +SKIP
 >>> regions = lambda: [ZoneCounter([(600, 600), (1300, 600), (1300, 1080), (600, 1080)], fps=30)]   # doctest: +SKIP
 >>> crossings, anticipations = replay(boxes, 30.0, regions, {"cv": constant_velocity})   # doctest: +SKIP
 >>> score(crossings, anticipations["cv"], horizon=45, fps=30.0)     # doctest: +SKIP
@@ -22,13 +22,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 
+from vidtrack.datasets.base import Clip
 from vidtrack.forecast.constant_velocity import fit_velocity
 from vidtrack.forecast.features import kalman_forecast
-from vidtrack.io.motchallenge import read_ground_truth
 from vidtrack.structures import Tracks
 
 OBSERVE_S, HORIZON_S = 0.5, 1.5
@@ -38,15 +37,16 @@ OBSERVE_S, HORIZON_S = 0.5, 1.5
 Forecast = Callable[[np.ndarray, int], tuple[np.ndarray, np.ndarray | None]]
 
 
-def labelled_boxes(sequence: Path) -> np.ndarray:
-    """(tracks, frames, 4) boxes x1 y1 x2 y2 of a MOTChallenge sequence's visible people (consider = 1, class 1,
-    visibility >= 0.25), NaN where unlabelled."""
-    gt = read_ground_truth(sequence / "gt" / "gt.txt")
-    gt = gt[gt.consider & (gt.class_id == 1) & (gt.visibility >= 0.25)]
-    ids, row = np.unique(gt.track_id, return_inverse=True)
-    boxes = np.full((len(ids), int(gt.frame.max()), 4), np.nan)
-    boxes[row, gt.frame - 1] = gt.xyxy
-    return boxes
+def clip_boxes(clip: Clip, min_visibility: float = 0.25) -> np.ndarray:
+    """(tracks, frames, 4) boxes x1 y1 x2 y2 of a labelled clip (`vidtrack.datasets.read_clips`: MOTChallenge's
+    people, JAAD's pedestrians, ...) at its frame numbers, NaN where unlabelled or less visible than
+    `min_visibility`; tracks never visible enough are left out."""
+    n_frames = max((t.first_frame + len(t) for t in clip.tracks), default=0)
+    boxes = np.full((len(clip.tracks), n_frames, 4), np.nan)
+    for i, track in enumerate(clip.tracks):
+        visible = (track.visibility >= min_visibility)[:, None]
+        boxes[i, track.first_frame:track.first_frame + len(track)] = np.where(visible, track.boxes, np.nan)
+    return boxes[np.isfinite(boxes[..., 0]).any(axis=1)]
 
 
 def constant_velocity(history: np.ndarray, horizon: int) -> tuple[np.ndarray, None]:
