@@ -6,6 +6,12 @@ is evaluated with its last checkpoint (the held-out loss is only logged).
 
     .venv/bin/python scripts/loso_forecast.py --data ../shared/data/MOT17/train --out runs/loso
 
+`--held-out NAME ...` runs only those folds (the others are skipped, not trained), for a machine without the time
+for all four; the fixed-camera preset's recipe, on the two static-camera sequences, in 3 epochs:
+
+    .venv/bin/python scripts/loso_forecast.py --no-position --epochs 3 --held-out MOT17-02-FRCNN MOT17-09-FRCNN \
+        --out runs/loso-fixed
+
 `--also` adds other labelled data to every fold's training, never to the held-out sequence; the shipped default's
 recipe (JAAD's train split and MOT17 together):
 
@@ -48,9 +54,13 @@ def main() -> None:
                         help="trajectory files (ETH/UCY) added to the training windows of every fold")
     parser.add_argument("--extra-stride", type=float, default=1.6, metavar="SECONDS",
                         help="one extra window every SECONDS per track, direction and rate (default 1.6)")
+    parser.add_argument("--held-out", nargs="+", metavar="NAME",
+                        help="only these folds (sequence names); all of them by default")
     args = parser.parse_args()
     folds = {}
     for clip in read_clips(args.data):
+        if args.held_out and clip.name not in args.held_out:
+            continue
         folder = args.out / clip.name
         config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, patience=args.epochs,
                              seed=args.seed)

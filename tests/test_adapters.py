@@ -10,7 +10,7 @@ from conftest import SHARED, shared_data
 from vidtrack.adapters import from_supervision, from_ultralytics, to_supervision
 from vidtrack.config import TrackerConfig
 from vidtrack.detect.weights import resolve_weights
-from vidtrack.forecast.constant_velocity import ConstantVelocityForecaster
+from vidtrack.forecast.kalman import KalmanForecaster
 from vidtrack.structures import Detections, Tracks
 from vidtrack.track.tracker import Tracker
 
@@ -62,17 +62,32 @@ def test_round_trips_through_supervision(results):
     assert_same(from_supervision(to_supervision(detections)), detections)
 
 
-def test_tracks_to_supervision_keep_ids_and_forecasts(results, frames):
+def test_class_names_as_supervision_gives_them(model, results):
+    theirs = sv.Detections.from_ultralytics(results[0])
+    ours = to_supervision(from_ultralytics(results[0]), names=model.names)
+    np.testing.assert_array_equal(ours.data["class_name"], theirs.data["class_name"])
+    assert {"person", "handbag"} <= set(ours.data["class_name"].tolist())
+    listed = to_supervision(from_ultralytics(results[0]), names=["person"])  # a list; ids beyond it as numbers
+    assert set(listed.data["class_name"].tolist()) >= {"person", "26"}
+    assert "class_name" not in to_supervision(from_ultralytics(results[0])).data
+
+
+def test_tracks_to_supervision_keep_ids_forecasts_and_their_uncertainty(model, results, frames):
     height, width = frames[0].shape[:2]
     tracker = Tracker(TrackerConfig(), fps=30.0, image_size=(width, height))
-    forecaster = ConstantVelocityForecaster(horizon=5, window=3)
+    forecaster = KalmanForecaster(horizon=5)
     for index, result in enumerate(results):
         tracks = tracker.update(from_ultralytics(result))
-        future = forecaster.step(index, tracks.track_id, tracks.xyxy, tracker.last_features(tracks.track_id))
-        tracks = tracks.with_forecast(future, forecaster.kind)
+        future, std = forecaster.step_with_std(index, tracks.track_id, tracks.xyxy,
+                                               tracker.last_features(tracks.track_id))
+        tracks = tracks.with_forecast(future, forecaster.kind, std)
     assert len(tracks) >= 5
 
-    converted = to_supervision(tracks)
+    converted = to_supervision(tracks, names=model.names)
+    assert set(converted.data) == {"class_name", "det_index", "forecast", "forecast_std"}
+    assert converted.data["forecast_std"].shape == (len(tracks), 5, 4)
+    assert (np.diff(converted.data["forecast_std"], axis=1) > 0).all()  # the further ahead, the less sure
+    np.testing.assert_array_equal(converted.data["class_name"], [model.names[k] for k in tracks.class_id.tolist()])
     np.testing.assert_array_equal(converted.tracker_id, tracks.track_id)
     np.testing.assert_array_equal(converted.xyxy, tracks.xyxy)
     np.testing.assert_array_equal(converted.confidence, tracks.score)
@@ -85,6 +100,9 @@ def test_tracks_to_supervision_keep_ids_and_forecasts(results, frames):
     np.testing.assert_array_equal(confident.tracker_id, tracks.track_id[mask])
     np.testing.assert_array_equal(confident.data["forecast"], tracks.forecast[mask])
     np.testing.assert_array_equal(confident.data["det_index"], tracks.det_index[mask])
+    np.testing.assert_array_equal(confident.data["forecast_std"], tracks.forecast_std[mask])
+    no_std = to_supervision(tracks.with_forecast(tracks.forecast, "constant_velocity"))
+    assert set(no_std.data) == {"det_index", "forecast"}  # no uncertainty where the forecaster gives none
 
 
 def test_empty_tracks_convert():

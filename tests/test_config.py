@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from vidtrack.config import (
+    AnalyticsConfig,
     Config,
     DetectorConfig,
     ForecastConfig,
@@ -22,7 +23,8 @@ from vidtrack.config import (
 from vidtrack.errors import ConfigError
 
 DEFAULT_YAML = Path(__file__).resolve().parents[1] / "configs" / "default.yaml"
-SECTIONS = {"detector": DetectorConfig, "tracker": TrackerConfig, "forecast": ForecastConfig, "output": OutputConfig}
+SECTIONS = {"detector": DetectorConfig, "tracker": TrackerConfig, "forecast": ForecastConfig, "output": OutputConfig,
+            "analytics": AnalyticsConfig}
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -286,3 +288,35 @@ def test_ultralytics_tracker_yaml_errors_name_the_file(text: str, message: str, 
 def test_parse_override_invalid_yaml() -> None:
     with pytest.raises(ConfigError, match=re.escape("--set 'tracker.track_buffer_s=[1': the value is not valid YAML")):
         parse_override("tracker.track_buffer_s=[1")
+
+
+# --- counting lines and zones ---
+
+
+def test_lines_and_zones_load_from_yaml_flat_or_as_points(tmp_path: Path) -> None:
+    path = write(tmp_path, "analytics:\n  lines: [[0, 700, 1920, 700]]\n"
+                           "  zones:\n    - [100, 100, 400, 100, 400, 300]\n"
+                           "    - [[0, 0], [50, 0], [50, 50], [0, 50]]\n"
+                           "  anchor: center\n")
+    analytics = load_config(path).analytics
+    assert analytics.lines == [[0.0, 700.0, 1920.0, 700.0]] and analytics.anchor == "center"
+    assert analytics.zones == [[100.0, 100.0, 400.0, 100.0, 400.0, 300.0], [0.0, 0.0, 50.0, 0.0, 50.0, 50.0, 0.0, 50.0]]
+    assert load_config(overrides={"analytics.zones": [[0, 0, 9, 0, 9, 9]]}).analytics.zones == [[0, 0, 9, 0, 9, 9]]
+
+
+@pytest.mark.parametrize(("key", "value", "message"), [
+    ("analytics.lines", [[0, 1, 2]],
+     r"analytics.lines\[0\]: a line is 4 numbers \[x1, y1, x2, y2\], got \[0.0, 1.0, 2.0\]"),
+    ("analytics.lines", [0, 1, 2, 3], r"analytics.lines\[0\]: a line is 4 numbers .* \(lines is a list of lines"),
+    ("analytics.lines", [[0, 0, 0, 0]], r"analytics.lines\[0\]: start and end must be two distinct points"),
+    ("analytics.lines", [[5, 5, 6, 6], [0, 0, 1, float("nan")]], r"analytics.lines\[1\]: end must be finite"),
+    ("analytics.zones", [[0, 0, 1, 1, 2]], r"analytics.zones\[0\]: a zone is 3 or more points .*; got 5 numbers"),
+    ("analytics.zones", [[0, 0, 1, 1, 2, 2]], r"analytics.zones\[0\]: polygon must enclose an area"),
+    ("analytics.zones", [[[0, 0], [1, 1, 3], [2, 2]]], r"analytics.zones\[0\]: points must be \[x, y\] pairs"),
+    ("analytics.zones", [["a", 0, 1, 1, 2, 2]], r"analytics.zones\[0\]\[0\]: expected a number, got 'a'"),
+    ("analytics.anchor", "top", "analytics.anchor: 'top' is not allowed; choose one of bottom_center, center"),
+])
+def test_bad_lines_and_zones_name_the_key_in_one_line(key: str, value: object, message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as error:
+        load_config(overrides={key: value})
+    assert "\n" not in str(error.value)

@@ -40,3 +40,44 @@ def test_a_counting_line_is_drawn_with_its_counts():
     mask = TrackPainter(5).draw(BLANK, Tracks.empty(), [((0, 100), (159, 100), 3, 1)]).any(axis=2)
     assert mask[99:102, :60].all() and mask[99:102, 100:].all()  # the line, beside the label at its middle
     assert mask[85:99, 80:100].mean() > 0.5 and not mask[:60].any()  # the counts' tag, just above the middle
+
+
+def test_a_zone_is_drawn_closed_with_its_counts():
+    square = np.array([[20, 40], [140, 40], [140, 110], [20, 110]])
+    mask = TrackPainter(5).draw(BLANK, Tracks.empty(), zones=[(square, 2, 1, 3)]).any(axis=2)
+    assert mask[39:42, 70:140].all() and mask[108:111, 20:140].all() and mask[60:100, 19:21].all()  # every edge
+    assert mask[20:38, 22:60].mean() > 0.5 and not mask[60:100, 40:120].any()  # the tag above it; inside untouched
+
+
+def test_forecast_uncertainty_is_drawn_as_ellipses_growing_with_time_ahead():
+    centres = np.stack([40.0 + 10 * np.arange(1, 10), np.full(9, 60.0)], axis=1)
+    forecast = np.hstack([centres - 5, centres + 5])
+    std = np.repeat([[2.0, 2, 2, 2], [6, 6, 6, 6], [12, 12, 12, 12]], 3, axis=0)  # 2, 6 then 12 px at steps 3, 6, 9
+    tracks = Tracks([1], [(30, 50, 50, 70)], [0.9], [0], [0]).with_forecast(forecast[None], "kalman", std[None])
+    drawn = TrackPainter(5).draw(BLANK, tracks).any(axis=2)
+    added = drawn & ~TrackPainter(5).draw(BLANK, tracks.with_forecast(forecast[None], "kalman")).any(axis=2)
+    rows = np.flatnonzero(added.any(axis=1))
+    assert rows.min() <= 60 - 11 and rows.max() >= 60 + 11  # the last ellipse: 12 px above and below its centre
+    assert added[60 - 13:60 - 10, 124:137].any() and not added[:45].any()  # no wider than 12 px
+    assert added[60 - 7:60 - 5, 95:106].any()  # the middle one, 6 px
+
+
+def test_tracks_lines_and_zones_on_a_real_frame():
+    import cv2
+
+    from conftest import SHARED
+    from vidtrack import ForecastingTracker
+    from vidtrack.io.motchallenge import read_detections
+
+    seq = SHARED / "MOT17" / "train" / "MOT17-02-FRCNN"
+    detections = read_detections(seq / "det" / "det.txt")
+    tracker = ForecastingTracker(fps=30.0, image_size=(1920, 1080))
+    for number in range(1, 5):
+        image = cv2.imread(str(seq / "img1" / f"{number:06d}.jpg"))
+        tracks = tracker.update(detections[number], image=image)
+    zone = np.array([[600, 500], [1300, 500], [1300, 1000], [600, 1000]])
+    drawn = TrackPainter(30, {0: "person"}).draw(image, tracks, [((0, 700), (1920, 700), 1, 0)], [(zone, 2, 0, 4)])
+    assert drawn.shape == image.shape and len(tracks) >= 5 and tracks.forecast_std is not None
+    changed = (drawn != image).any(axis=2)
+    assert 0.01 < changed.mean() < 0.5
+    assert (drawn[500, 700:1200] == (0, 215, 255)).all(axis=1).mean() > 0.5  # the zone's top edge (people cross it)

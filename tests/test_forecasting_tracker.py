@@ -5,7 +5,7 @@ import pytest
 
 from conftest import SHARED, shared_data
 from vidtrack import ForecastingTracker, Pipeline
-from vidtrack.config import Config, ForecastConfig
+from vidtrack.config import Config, ForecastConfig, TrackerConfig
 from vidtrack.errors import ConfigError
 from vidtrack.io.motchallenge import read_detections, read_seqinfo
 
@@ -52,6 +52,24 @@ def test_same_tracks_and_forecasts_as_the_pipeline(detections, seq):
         np.testing.assert_array_equal(tracks.track_id, result.tracks.track_id)
         np.testing.assert_array_equal(tracks.forecast, result.tracks.forecast)
     assert tracks.forecast_kind == "constant_velocity" and len(tracks) >= 10
+
+
+@pytest.mark.parametrize(("model", "motion"), [("lstm", "kalman"), ("lstm", "lstm"), ("kalman", "kalman"),
+                                               ("constant_velocity", "kalman")])
+def test_forecasts_carry_standard_deviations_that_grow_with_time_ahead(detections, seq, model, motion):
+    config = Config(forecast=ForecastConfig(model=model), tracker=TrackerConfig(motion=motion))
+    tracker = ForecastingTracker(config, fps=seq.fps, image_size=(seq.width, seq.height))
+    for number in range(1, 16):
+        tracks = tracker.update(detections[number])
+    assert len(tracks) >= 10 and tracks.forecast_kind == model
+    if model == "constant_velocity":  # a straight line has no model of its errors
+        assert tracks.forecast_std is None
+        return
+    std = tracks.forecast_std
+    assert std.shape == tracks.forecast.shape and np.isfinite(std).all() and (std > 0).all()
+    assert (np.median(std[:, -1], axis=0) > 2 * np.median(std[:, 0], axis=0)).all()  # 1.5 s ahead: far less sure
+    kept = tracks[tracks.score > np.median(tracks.score)]  # selection keeps each std with its track
+    np.testing.assert_array_equal(kept.forecast_std, std[tracks.score > np.median(tracks.score)])
 
 
 def test_tracks_keep_their_ids_through_a_skipped_frame(detections, seq):

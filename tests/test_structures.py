@@ -203,3 +203,11 @@ def test_tracks_xywh() -> None:
 def test_boxes_must_be_rows_of_four(boxes):
     with pytest.raises(ValueError, match=r"xyxy must have shape \(N, 4\)"):
         Detections(boxes, np.zeros(len(boxes)), np.zeros(len(boxes)))
+
+
+def test_forecast_std_must_match_the_forecast():
+    tracks = Tracks([1, 2], np.zeros((2, 4)), [0.9, 0.8], [0, 0], [0, 1])
+    forecast = np.zeros((2, 3, 4))
+    assert tracks.with_forecast(forecast, "kalman", np.ones((2, 3, 4)))[[1]].forecast_std.shape == (1, 3, 4)
+    with pytest.raises(ValueError, match="forecast_std must have the shape of forecast"):
+        tracks.with_forecast(forecast, "kalman", np.ones((2, 2, 4)))

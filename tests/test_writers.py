@@ -192,3 +192,24 @@ def test_the_video_survives_sigkill(tmp_path):
     assert run.returncode == -9, run.stderr
     announced, decoded = frames_in(tmp_path / "killed.mp4")
     assert announced == decoded and 25 <= decoded < 35  # at most the last second is lost
+
+
+def test_zone_records_and_forecast_std_in_the_jsonl(tmp_path):
+    from vidtrack.analytics import ZoneCounter
+
+    zone = ZoneCounter([(35.5, 0), (100, 0), (100, 100), (35.5, 100)], fps=10)  # feet at x = 30 + frame: in at 6
+    with ResultWriter(tmp_path, fps=10, size=(160, 120), video=False, names={0: "person"}, zones=[zone]) as writer:
+        for i in range(8):
+            r = result(i, None)
+            std = np.full(r.tracks.forecast.shape, 2.0)
+            tracks = r.tracks.with_forecast(r.tracks.forecast, "kalman", std)
+            writer.write(FrameResult(i, i / 10, None, r.detections, tracks))
+        assert writer.overlays()[1][0][1:] == (1, 0, 1)  # in, out, inside now
+    records = [json.loads(line) for line in (tmp_path / "tracks.jsonl").read_text().splitlines()]
+    zones = [r["zones"][0] for r in records]
+    assert [z["entered"] for z in zones] == [[], [], [], [], [], [], [1], []]
+    assert zones[-1] | {"anticipated": None} == {"in": {"person": 1}, "out": {}, "occupancy": {"person": 1},
+                                                "entered": [], "exited": [], "anticipated": None}
+    assert [a["frame"] for a in zones[3]["anticipated"]] == [6]  # foreseen 3 frames ahead, with its uncertainty
+    assert zones[3]["anticipated"][0]["time_std_s"] == 2.0 / 10  # 2 px across the edge at 1 px a frame, 10 fps
+    assert records[0]["tracks"][0]["forecast"]["std"] == [[2.0] * 4] * 3

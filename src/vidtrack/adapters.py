@@ -7,11 +7,12 @@ imported only when `to_supervision` runs.
 >>> from vidtrack.adapters import from_ultralytics, to_supervision   # doctest: +SKIP
 >>> detections = from_ultralytics(YOLO("yolov8n.pt")(image)[0])       # an Ultralytics Results, or its .boxes
 >>> tracks = tracker.update(detections, image=image)
->>> annotated = sv.BoxAnnotator().annotate(image.copy(), to_supervision(tracks))
+>>> annotated = sv.BoxAnnotator().annotate(image.copy(), to_supervision(tracks, names=model.names))
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -53,24 +54,35 @@ def from_supervision(detections: sv.Detections) -> Detections:
     return Detections(detections.xyxy, detections.confidence, detections.class_id)
 
 
-def to_supervision(items: Detections | Tracks) -> sv.Detections:
+def to_supervision(items: Detections | Tracks, names: Mapping[int, str] | Sequence[str] | None = None
+                   ) -> sv.Detections:
     """`Detections` or `Tracks` as a `supervision.Detections`, for its annotators, zones and counters.
 
+    With `names` (the detector's, e.g. an Ultralytics model's `.names`), `data["class_name"]` holds each row's class
+    name, as supervision's own `from_ultralytics` gives it (an id missing from `names` is written as a number).
     Tracks give `tracker_id`, and in `data` each track's `det_index` and, when forecast, its `forecast` boxes
-    (N, H, 4): rows stay aligned through supervision's indexing.
+    (N, H, 4) and, where the forecaster has them (the LSTM and Kalman ones, not constant velocity), their standard
+    deviations `forecast_std` (N, H, 4, pixels): rows stay aligned through supervision's indexing.
 
     Example:
-        >>> sv_tracks = to_supervision(tracks)   # doctest: +SKIP
+        >>> sv_tracks = to_supervision(tracks, names=model.names)   # doctest: +SKIP
         >>> sv_tracks.tracker_id, sv_tracks.data["forecast"].shape   # (N,), (N, H, 4)
+        >>> sv_tracks.data["forecast_std"][:, -1], sv_tracks.data["class_name"]   # 1.5 s ahead; "person", ...
     """
     import supervision as sv
 
-    if isinstance(items, Detections):
-        return sv.Detections(xyxy=items.xyxy, confidence=items.score, class_id=items.class_id)
-    if not isinstance(items, Tracks):
+    if not isinstance(items, (Detections, Tracks)):
         raise TypeError(f"items: expected vidtrack Detections or Tracks, got {type(items).__name__}")
-    data: dict[str, np.ndarray] = {"det_index": items.det_index}
+    data: dict[str, np.ndarray] = {}
+    if names is not None:
+        lookup = dict(enumerate(names)) if isinstance(names, Sequence) and not isinstance(names, str) else names
+        data["class_name"] = np.array([lookup.get(k, str(k)) for k in items.class_id.tolist()], dtype=str)
+    if isinstance(items, Detections):
+        return sv.Detections(xyxy=items.xyxy, confidence=items.score, class_id=items.class_id, data=data)
+    data["det_index"] = items.det_index
     if items.forecast is not None:
         data["forecast"] = items.forecast
+    if items.forecast_std is not None:
+        data["forecast_std"] = items.forecast_std
     return sv.Detections(xyxy=items.xyxy, confidence=items.score, class_id=items.class_id,
                          tracker_id=items.track_id, data=data)

@@ -126,11 +126,15 @@ def main() -> None:
 @click.option("--video/--no-video", default=None, help="Write annotated.mp4 (wins over --save/--no-save).")
 @click.option("--show", is_flag=True, help="Show the annotated frames in a window.")
 @click.option("--line", "lines", multiple=True, metavar="X1,Y1,X2,Y2", help="Count the tracks crossing this line "
-              "(pixels), in and out per class, and anticipate crossings from the forecasts; repeatable.")
+              "(pixels), in and out per class, and anticipate crossings from the forecasts; repeatable (replaces "
+              "analytics.lines).")
+@click.option("--zone", "zones", multiple=True, metavar="X1,Y1,X2,Y2,X3,Y3,...", help="Count the tracks entering "
+              "and leaving this polygon (pixels) per class, and those inside, and anticipate entries from the "
+              "forecasts; repeatable (replaces analytics.zones).")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override any config key, e.g. "
               "tracker.track_buffer_s=2.")
 def track(source, out, config_path, tracker_path, model, classes, conf, iou, imgsz, device, half, backend, batch,
-          detections, seqinfo, max_frames, vid_stride, fps, save, video, show, lines, sets) -> None:
+          detections, seqinfo, max_frames, vid_stride, fps, save, video, show, lines, zones, sets) -> None:
     """Track objects in SOURCE: a video file, an image folder, a webcam index (0) or an rtsp/http URL.
 
     \b
@@ -141,6 +145,7 @@ def track(source, out, config_path, tracker_path, model, classes, conf, iou, img
       vidtrack track clip.mp4 --tracker configs/trackers/vidtrack-lstm.yaml
       vidtrack track clip.mp4 --tracker botsort.yaml --device 0 --half --vid-stride 2 --no-save
       vidtrack track clip.mp4 --line 0,400,1280,400 --line 640,0,640,720
+      vidtrack track clip.mp4 --zone 100,400,600,400,600,700,100,700
       vidtrack track clip.mp4 --model yolov8n_vidtrack_int8_openvino_model   # after `vidtrack export`
     """
     from tqdm import tqdm
@@ -163,7 +168,9 @@ def track(source, out, config_path, tracker_path, model, classes, conf, iou, img
              "detector.imgsz": imgsz, "detector.device": device, "detector.half": half, "detector.batch": batch,
              "detector.backend": backend,
              "output.mot": save, "output.jsonl": save, "output.csv": save,
-             "output.video": save if video is None else video}
+             "output.video": save if video is None else video,
+             "analytics.lines": [_region_numbers("--line", text) for text in lines] or None,
+             "analytics.zones": [_region_numbers("--zone", text) for text in zones] or None}
     # A flag given wins over --set; a flag left out must not erase the --set value of its key.
     overrides = dict(parse_override(s) for s in sets) | {k: v for k, v in flags.items() if v is not None}
     pipe = Pipeline(load_config(config_path, overrides, tracker=tracker_path))
@@ -176,7 +183,7 @@ def track(source, out, config_path, tracker_path, model, classes, conf, iou, img
         raise VidtrackError(f"{source or detections}: no frames to track")
     names = {0: "object"} if detections is not None else pipe.detector.names
     info, cfg = pipe.info, pipe.config.output
-    counters = [_line_counter(text, info.fps, info.size) for text in lines]
+    regions = _regions(pipe.config.analytics, {"lines": lines, "zones": zones}, info)  # kind → [(text, counter)]
     strided = -(-(info.frame_count or 0) // vid_stride)  # the frames processed: 0, N, 2N, ...
     total = min(strided, max_frames or strided) or None
     ids: set[int] = set()
@@ -188,7 +195,8 @@ def track(source, out, config_path, tracker_path, model, classes, conf, iou, img
     window = TrackPainter(round(cfg.trail_s * info.fps), names) if show else None
     with (
         ResultWriter(out, fps=info.fps, size=info.size, video=cfg.video, mot=cfg.mot, jsonl=cfg.jsonl, csv=cfg.csv,
-                     names=names, trail_s=cfg.trail_s, lines=counters) as writer,
+                     names=names, trail_s=cfg.trail_s, lines=[c for _, c in regions["lines"]],
+                     zones=[c for _, c in regions["zones"]]) as writer,
         tqdm(total=total, unit="frame", desc=info.name) as bar,
     ):
         for result in itertools.chain([first], results):
@@ -196,45 +204,79 @@ def track(source, out, config_path, tracker_path, model, classes, conf, iou, img
             ids.update(result.tracks.track_id.tolist())
             count += 1
             bar.update()
-            if window is not None and not _show(result, window):
+            if window is not None and not _show(result, window, writer.overlays()):
                 window = None
     elapsed = time.perf_counter() - start
     click.echo(f"{count} frames in {elapsed:.1f} s ({count / elapsed:.1f} fps), {len(ids)} tracks, "
                f"forecasts: {pipe.config.forecast.model}")
-    for text, counter in zip(lines, counters):
-        per_class = {d: ", ".join(f"{names.get(k, k)} {n}" for k, n in sorted(c.items())) or "none"
-                     for d, c in counter.counts.items()}
-        click.echo(f"  line {text}: in {counter.counts['in'].total()} ({per_class['in']}), "
-                   f"out {counter.counts['out'].total()} ({per_class['out']})")
+    for kind, found in regions.items():
+        for text, counter in found:
+            inside = f", inside at the end {_counted(counter.occupancy, names)}" if kind == "zones" else ""
+            click.echo(f"  {kind[:-1]} {text}: in {_counted(counter.counts['in'], names)}, "
+                       f"out {_counted(counter.counts['out'], names)}{inside}")
     for kind, path in writer.paths.items():
         click.echo(f"  {kind:5s} {path}")
 
 
-def _line_counter(text: str, fps: float, size: tuple[int, int]):
-    """The `LineCounter` of a --line value x1,y1,x2,y2 in a frame of `size` (width, height)."""
-    from vidtrack.analytics import LineCounter
+def _counted(counts, names: dict[int, str]) -> str:
+    """A Counter of class ids as "3 (person 2, car 1)"."""
+    per_class = ", ".join(f"{names.get(k, k)} {n}" for k, n in sorted(counts.items())) or "none"
+    return f"{counts.total()} ({per_class})"
 
+
+def _region_numbers(flag: str, text: str) -> list[float]:
+    """The numbers of a --line (x1,y1,x2,y2) or --zone (x1,y1,x2,y2,x3,y3,...) value, checked as the config checks
+    them but named by the flag."""
     try:
-        x1, y1, x2, y2 = (float(v) for v in text.split(","))
+        numbers = [float(v) for v in text.split(",")]
     except ValueError:
-        raise VidtrackError(f"--line {text}: give four numbers x1,y1,x2,y2") from None
+        numbers = []
+    if flag == "--line" and len(numbers) != 4:
+        raise VidtrackError(f"--line {text}: give four numbers x1,y1,x2,y2")
+    if flag == "--zone" and (len(numbers) < 6 or len(numbers) % 2):
+        raise VidtrackError(f"--zone {text}: give 3 or more points x1,y1,x2,y2,x3,y3,...")
     try:
-        counter = LineCounter((x1, y1), (x2, y2), fps=fps)
+        _counter(flag, numbers, anchor="bottom_center", fps=1.0)
     except ValueError as e:
-        raise VidtrackError(f"--line {text}: {e}") from None
-    if not counter.inside(size):
-        raise VidtrackError(f"--line {text}: outside the {size[0]}x{size[1]} frame")
-    return counter
+        raise VidtrackError(f"{flag} {text}: {e}") from None
+    return numbers
 
 
-def _show(result, painter) -> bool:
-    """Show a frame in a window; returns False (stop showing) when there is no display or the user pressed q."""
+def _counter(kind: str, numbers: list[float], *, anchor: str, fps: float):
+    """A `LineCounter` for "--line" or "lines", else a `ZoneCounter`, from the flat numbers."""
+    from vidtrack.analytics import LineCounter, ZoneCounter
+
+    if kind in ("--line", "lines"):
+        return LineCounter(numbers[:2], numbers[2:], fps=fps, anchor=anchor)
+    return ZoneCounter(list(zip(numbers[0::2], numbers[1::2])), fps=fps, anchor=anchor)
+
+
+def _regions(analytics, flags: dict[str, tuple[str, ...]], info) -> dict[str, list[tuple]]:
+    """{"lines": [(text, LineCounter)], "zones": [(text, ZoneCounter)]} of the config's analytics section (where the
+    --line and --zone values already stand); one that does not lie in the frame is refused in one line naming its
+    flag value or its config key."""
+    regions = {}
+    for kind, given in flags.items():
+        regions[kind] = []
+        for i, numbers in enumerate(getattr(analytics, kind)):
+            text = given[i] if given else ",".join(f"{v:g}" for v in numbers)
+            counter = _counter(kind, numbers, anchor=analytics.anchor, fps=info.fps)
+            if not counter.inside(info.size):
+                where = f"--{kind[:-1]} {text}" if given else f"analytics.{kind}[{i}]"
+                raise VidtrackError(f"{where}: outside the {info.size[0]}x{info.size[1]} frame")
+            regions[kind].append((text, counter))
+    return regions
+
+
+def _show(result, painter, overlays: tuple[list, list]) -> bool:
+    """Show a frame with the lines and zones `overlays` (`ResultWriter.overlays`) in a window; returns False (stop
+    showing) when there is no display or the user pressed q."""
     import cv2
 
     if result.image is None:
         return False
     try:
-        cv2.imshow("vidtrack", painter.draw(result.image, result.tracks))
+        cv2.imshow("vidtrack", painter.draw(result.image, result.tracks, *overlays))
         return cv2.waitKey(1) & 0xFF != ord("q")
     except cv2.error:
         logging.getLogger("vidtrack").warning("--show: no display available; continuing without a window")

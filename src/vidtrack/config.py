@@ -18,9 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import yaml
 
 from vidtrack import ultralytics_yaml
+from vidtrack.analytics import LineCounter, ZoneCounter
 from vidtrack.errors import ConfigError
 
 
@@ -84,11 +86,46 @@ class OutputConfig:
 
 
 @dataclass
+class AnalyticsConfig:
+    """Counting lines and zones (`vidtrack.analytics`), in pixels of the frame. A zone may be written flat,
+    [x1, y1, x2, y2, x3, y3, ...], or as points, [[x1, y1], [x2, y2], ...] (as Ultralytics' `region`); it is kept
+    flat."""
+
+    lines: list[list[float]] = field(default_factory=list)  # each [x1, y1, x2, y2]
+    zones: list[list[float] | list[list[float]]] = field(default_factory=list)  # each [x1, y1, x2, y2, x3, y3, ...]
+    anchor: Literal["bottom_center", "center"] = "bottom_center"
+
+    def __post_init__(self) -> None:
+        for i, zone in enumerate(self.zones):
+            if any(isinstance(point, list) for point in zone):
+                if not all(isinstance(point, list) and len(point) == 2 for point in zone):
+                    raise ConfigError(f"analytics.zones[{i}]: points must be [x, y] pairs, got {zone}")
+                self.zones[i] = [float(v) for point in zone for v in point]
+        for i, line in enumerate(self.lines):
+            if len(line) != 4:
+                raise ConfigError(f"analytics.lines[{i}]: a line is 4 numbers [x1, y1, x2, y2], got {line} (lines is a "
+                                  f"list of lines: [[x1, y1, x2, y2], ...])")
+            try:
+                LineCounter(line[:2], line[2:], fps=1.0)
+            except ValueError as e:
+                raise ConfigError(f"analytics.lines[{i}]: {e}") from None
+        for i, zone in enumerate(self.zones):
+            if len(zone) < 6 or len(zone) % 2:
+                raise ConfigError(f"analytics.zones[{i}]: a zone is 3 or more points x1, y1, x2, y2, x3, y3, ...; "
+                                  f"got {len(zone)} numbers")
+            try:
+                ZoneCounter(np.reshape(zone, (-1, 2)), fps=1.0)
+            except ValueError as e:
+                raise ConfigError(f"analytics.zones[{i}]: {e}") from None
+
+
+@dataclass
 class Config:
     detector: DetectorConfig = field(default_factory=DetectorConfig)
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
     forecast: ForecastConfig = field(default_factory=ForecastConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
+    analytics: AnalyticsConfig = field(default_factory=AnalyticsConfig)
 
     def __post_init__(self) -> None:
         if self.tracker.track_low_thresh > self.tracker.track_high_thresh:
@@ -203,7 +240,7 @@ def read_yaml(path: str | os.PathLike) -> dict:
     except UnicodeDecodeError as e:
         raise ConfigError(f"{path}: not a text file (byte {e.start} is not UTF-8); a config is YAML text") from None
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping of sections (detector, tracker, forecast, output)")
+        raise ConfigError(f"{path}: expected a mapping of sections (detector, tracker, forecast, output, analytics)")
     return data
 
 

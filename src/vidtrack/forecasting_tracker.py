@@ -70,5 +70,6 @@ class ForecastingTracker:
         forecaster.forget(tracker.removed_ids)
         # An LSTM reads the tracker's filtered boxes (see Tracker.smoothed_boxes) and forecasts from them.
         boxes = tracker.smoothed_boxes(tracks.track_id) if forecaster.kind == "lstm" else tracks.xyxy
-        future = forecaster.step(tracker.frame, tracks.track_id, boxes, tracker.last_features(tracks.track_id))
-        return tracks.with_forecast(valid_boxes(future), forecaster.kind)
+        future, std = forecaster.step_with_std(tracker.frame, tracks.track_id, boxes,
+                                               tracker.last_features(tracks.track_id))
+        return tracks.with_forecast(valid_boxes(future), forecaster.kind, std)

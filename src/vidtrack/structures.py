@@ -100,6 +100,8 @@ class Tracks:
         det_index: (N,) int64 row of the detection each track was matched to in this frame's `Detections`.
         forecast: (N, H, 4) float32 future boxes x1 y1 x2 y2 for the next H frames, or None.
         forecast_kind: which forecaster produced `forecast`, for example "constant_velocity" or "lstm".
+        forecast_std: (N, H, 4) float32 standard deviations of the forecast coordinates in pixels, or None where the
+            forecaster gives none (constant velocity).
     """
 
     track_id: np.ndarray
@@ -109,6 +111,7 @@ class Tracks:
     det_index: np.ndarray
     forecast: np.ndarray | None = None
     forecast_kind: str | None = field(default=None, compare=False)
+    forecast_std: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "track_id", np.asarray(self.track_id, dtype=np.int64).reshape(-1))
@@ -126,6 +129,12 @@ class Tracks:
             object.__setattr__(self, "forecast", np.asarray(self.forecast, dtype=np.float32))
             if self.forecast.ndim != 3 or self.forecast.shape[0] != n or self.forecast.shape[2] != 4:
                 raise ValueError(f"forecast must have shape ({n}, H, 4), got {self.forecast.shape}")
+        if self.forecast_std is not None:
+            object.__setattr__(self, "forecast_std", np.asarray(self.forecast_std, dtype=np.float32))
+            if self.forecast is None or self.forecast_std.shape != self.forecast.shape:
+                expected = None if self.forecast is None else self.forecast.shape
+                raise ValueError(f"forecast_std must have the shape of forecast, {expected}, got "
+                                 f"{self.forecast_std.shape}")
 
     @classmethod
     def empty(cls) -> Tracks:
@@ -141,8 +150,9 @@ class Tracks:
         values = {f.name: getattr(self, f.name) for f in fields(self)}
         return Tracks(**{k: v[index] if isinstance(v, np.ndarray) else v for k, v in values.items()})
 
-    def with_forecast(self, forecast: np.ndarray, kind: str) -> Tracks:
-        return Tracks(self.track_id, self.xyxy, self.score, self.class_id, self.det_index, forecast, kind)
+    def with_forecast(self, forecast: np.ndarray, kind: str, std: np.ndarray | None = None) -> Tracks:
+        """These tracks with `forecast` boxes (N, H, 4) made by `kind`, and their standard deviations `std`."""
+        return Tracks(self.track_id, self.xyxy, self.score, self.class_id, self.det_index, forecast, kind, std)
 
     @property
     def xywh(self) -> np.ndarray:

@@ -20,6 +20,12 @@ class Forecaster(Protocol):
         """Take this frame's observations of N tracks, (N,) ids, (N, 4) boxes and (N, 512) features; return
         their (N, horizon, 4) forecast boxes for frames `frame + 1 ... frame + horizon`."""
 
+    def step_with_std(
+        self, frame: int, track_ids: np.ndarray, xyxy: np.ndarray, features: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """`step`, and the (N, horizon, 4) standard deviations of the forecast coordinates in pixels, or None from a
+        forecaster that has no model of its errors (constant velocity)."""
+
     def forget(self, track_ids: list[int]) -> None:
         """Drop the state of tracks that ended."""
 

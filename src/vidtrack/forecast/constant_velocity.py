@@ -66,6 +66,11 @@ class ConstantVelocityForecaster:
         steps = np.arange(1, self.horizon + 1)[None, :, None]
         return (anchor[:, None] + velocity[:, None] * steps).astype(np.float32)
 
+    def step_with_std(self, frame: int, track_ids: np.ndarray, xyxy: np.ndarray, features: np.ndarray
+                      ) -> tuple[np.ndarray, None]:
+        """`step`; a straight line has no model of its errors, so no standard deviations."""
+        return self.step(frame, track_ids, xyxy, features), None
+
     def forget(self, track_ids: list[int]) -> None:
         for track_id in track_ids:
             self._history.pop(track_id, None)

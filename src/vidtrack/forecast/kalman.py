@@ -73,6 +73,16 @@ class KalmanForecaster:
         mean, cov = self.observe(frame, track_ids, np.asarray(xyxy, dtype=np.float64))
         return self.rollout(mean, cov, self.horizon).astype(np.float32)
 
+    def step_with_std(self, frame: int, track_ids: np.ndarray, xyxy: np.ndarray, features: np.ndarray
+                      ) -> tuple[np.ndarray, np.ndarray]:
+        """`step`, and the standard deviations of x1 y1 x2 y2 that the filter's covariance gives at each step."""
+        if len(track_ids) == 0:
+            empty = np.zeros((0, self.horizon, 4), dtype=np.float32)
+            return empty, empty
+        mean, cov = self.observe(frame, track_ids, np.asarray(xyxy, dtype=np.float64))
+        boxes, std = self.rollout(mean, cov, self.horizon, with_std=True)
+        return boxes[:, 1:].astype(np.float32), std[:, 1:].astype(np.float32)
+
     def forget(self, track_ids: list[int]) -> None:
         for track_id in track_ids:
             self._state.pop(track_id, None)

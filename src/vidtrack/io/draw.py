@@ -1,8 +1,10 @@
-"""Drawing tracks on frames: box and id, a trail that fades into the past, and the forecast path ahead; counting
-lines with their in and out counts.
+"""Drawing tracks on frames: box and id, a trail that fades into the past, and the forecast path ahead with its
+uncertainty; counting lines with their in and out counts, and zones with theirs and their occupancy.
 
 Labels stay inside the frame (below the box top when there is no room above it); the forecast is a solid path
-from the box centre through the forecast centres to a dot, with the last forecast box outlined thinly.
+from the box centre through the forecast centres to a dot, with the last forecast box outlined thinly. Where the
+forecast has standard deviations, thin ellipses one standard deviation wide around the forecast centre, at a third,
+two thirds and all of the horizon, show how the uncertainty grows with time ahead.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import cv2
 import numpy as np
 
 from vidtrack.structures import Tracks
+
+ZONE_COLOR = (0, 215, 255)  # BGR gold: zones apart from the white lines
 
 
 def track_color(track_id: int) -> tuple[int, int, int]:
@@ -30,10 +34,17 @@ class TrackPainter:
         self.names = names or {}
         self._trails: dict[int, deque[tuple[int, int]]] = {}
 
-    def draw(self, image: np.ndarray, tracks: Tracks, lines: list[tuple] = ()) -> np.ndarray:
-        """Return a copy of the BGR `image` with the tracks drawn, and `lines` given as (start, end, in, out)."""
+    def draw(self, image: np.ndarray, tracks: Tracks, lines: list[tuple] = (), zones: list[tuple] = ()) -> np.ndarray:
+        """Return a copy of the BGR `image` with the tracks drawn, `lines` given as (start, end, in, out) and `zones`
+        as (polygon (V, 2), in, out, inside now)."""
         canvas = image.copy()
         thickness = max(1, round(max(image.shape[:2]) / 640))
+        for polygon, n_in, n_out, n_inside in zones:
+            vertices = np.round(np.asarray(polygon)).astype(np.int32)
+            cv2.polylines(canvas, [vertices], True, ZONE_COLOR, 2 * thickness, cv2.LINE_AA)
+            top = vertices[np.argmin(vertices[:, 1])]
+            self._draw_label(canvas, f"in {n_in} out {n_out} now {n_inside}", tuple(top.tolist()), ZONE_COLOR,
+                             thickness)
         for start, end, n_in, n_out in lines:
             a, b = (tuple(np.round(p).astype(int).tolist()) for p in (start, end))
             cv2.line(canvas, a, b, (255, 255, 255), 2 * thickness, cv2.LINE_AA)
@@ -54,6 +65,8 @@ class TrackPainter:
                 cv2.line(canvas, points[k - 1], points[k], faded, max(1, round(thickness * 2 * fade)), cv2.LINE_AA)
             if tracks.forecast is not None:
                 self._draw_forecast(canvas, tracks.forecast[i], centre, color, thickness)
+                if tracks.forecast_std is not None:
+                    self._draw_uncertainty(canvas, tracks.forecast[i], tracks.forecast_std[i], color)
             cv2.rectangle(canvas, (x1, y1), (x2, y2), color, thickness, cv2.LINE_AA)
             label = f"{track_id}"
             if int(tracks.class_id[i]) in self.names:
@@ -87,3 +100,14 @@ class TrackPainter:
         cv2.circle(canvas, tuple(centres[-1].tolist()), 2 * thickness + 2, color, -1, cv2.LINE_AA)
         x1, y1, x2, y2 = np.round(future[-1]).astype(int).tolist()
         cv2.rectangle(canvas, (x1, y1), (x2, y2), color, 1, cv2.LINE_AA)
+
+    @staticmethod
+    def _draw_uncertainty(canvas: np.ndarray, future: np.ndarray, std: np.ndarray, color: tuple) -> None:
+        """Thin ellipses, one standard deviation of the box centre wide (the corners' deviations averaged: an upper
+        bound), around the forecast centre at a third, two thirds and all of the horizon."""
+        steps = sorted({max(round(len(future) * k / 3) - 1, 0) for k in (1, 2, 3)}) if len(future) else []
+        limit = 4 * max(canvas.shape[:2])
+        for k in steps:
+            centre = np.round((future[k, :2] + future[k, 2:]) / 2).astype(int)
+            axes = np.clip(np.round((std[k, :2] + std[k, 2:]) / 2), 1, limit).astype(int)
+            cv2.ellipse(canvas, tuple(centre.tolist()), tuple(axes.tolist()), 0, 0, 360, color, 1, cv2.LINE_AA)

@@ -1,4 +1,4 @@
-"""Writing a run's results: MOTChallenge `tracks.txt`, `tracks.jsonl` with forecasts (and line counts), the
+"""Writing a run's results: MOTChallenge `tracks.txt`, `tracks.jsonl` with forecasts (and line and zone counts), the
 per-track summary `tracks.csv`, and `annotated.mp4`.
 
 A folder that holds an earlier run's files gets a new, complete set: the old files are removed first, with a
@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
-from vidtrack.analytics import LineCounter, LineEvents
+from vidtrack.analytics import LineCounter, RegionEvents, ZoneCounter
 from vidtrack.errors import InputError
 from vidtrack.io.draw import TrackPainter
 from vidtrack.io.files import LineFile, output_error
@@ -43,9 +43,11 @@ OUTPUT_FILES = ("tracks.txt", "tracks.jsonl", "tracks.csv", "annotated.mp4")  # 
 
 
 def frame_record(result: FrameResult, fps: float, names: dict[int, str],
-                 lines: list[tuple[LineCounter, LineEvents]] = ()) -> dict:
-    """The JSON Lines record of one frame; forecast boxes carry the frame index and time they are predicted for.
-    With counting lines, "lines" holds each line's running counts per class name and this frame's events."""
+                 lines: list[tuple[LineCounter, RegionEvents]] = (),
+                 zones: list[tuple[ZoneCounter, RegionEvents]] = ()) -> dict:
+    """The JSON Lines record of one frame; forecast boxes carry the frame index and time they are predicted for, and
+    the standard deviations of their coordinates ("std") where the forecaster gives them. With counting lines and
+    zones, "lines" and "zones" hold each one's running counts per class name and this frame's events."""
     tracks = result.tracks
     horizon = 0 if tracks.forecast is None else tracks.forecast.shape[1]
     future_frames = list(range(result.index + 1, result.index + 1 + horizon))
@@ -66,19 +68,42 @@ def frame_record(result: FrameResult, fps: float, names: dict[int, str],
                 "times_s": [round(f / fps, 4) for f in future_frames],
                 "boxes": np.round(tracks.forecast[i], 2).tolist(),
             }
+            if tracks.forecast_std is not None:
+                record["forecast"]["std"] = np.round(tracks.forecast_std[i], 2).tolist()
         records.append(record)
     record = {"frame": result.index, "time_s": round(result.time_s, 4), "tracks": records}
     if lines:
         record["lines"] = [line_record(counter, events, names) for counter, events in lines]
+    if zones:
+        record["zones"] = [zone_record(counter, events, names) for counter, events in zones]
     return record
 
 
-def line_record(counter: LineCounter, events: LineEvents, names: dict[int, str]) -> dict:
+def _per_class(counts: Counter, names: dict[int, str]) -> dict[str, int]:
+    return {names.get(k, str(k)): n for k, n in sorted(counts.items())}
+
+
+def _anticipated(events: RegionEvents) -> list[dict]:
+    return [{"id": a.track_id, "direction": a.direction, "frame": a.frame, "time_s": a.time_s,
+             "time_std_s": a.time_std_s} for a in events.anticipated]
+
+
+def line_record(counter: LineCounter, events: RegionEvents, names: dict[int, str]) -> dict:
     """A line's running counts per class name, the ids that crossed in this frame and the crossings anticipated."""
-    counts = {d: {names.get(k, str(k)): n for k, n in sorted(c.items())} for d, c in counter.counts.items()}
-    anticipated = [{"id": a.track_id, "direction": a.direction, "frame": a.frame, "time_s": a.time_s}
-                   for a in events.anticipated]
-    return counts | {"crossed": [c.track_id for c in events.crossed], "anticipated": anticipated}
+    counts = {d: _per_class(c, names) for d, c in counter.counts.items()}
+    return counts | {"crossed": [c.track_id for c in events.crossed], "anticipated": _anticipated(events)}
+
+
+def zone_record(counter: ZoneCounter, events: RegionEvents, names: dict[int, str]) -> dict:
+    """A zone's running entry ("in") and exit ("out") counts and its occupancy now, per class name, the ids that
+    entered and exited in this frame, and the entries and exits anticipated."""
+    counts = {d: _per_class(c, names) for d, c in counter.counts.items()}
+    return counts | {
+        "occupancy": _per_class(counter.occupancy, names),
+        "entered": [c.track_id for c in events.crossed if c.direction == "in"],
+        "exited": [c.track_id for c in events.crossed if c.direction == "out"],
+        "anticipated": _anticipated(events),
+    }
 
 
 SUMMARY_COLUMNS = ("id", "class_id", "class_name", "first_frame", "last_frame", "first_time_s", "last_time_s",
@@ -174,13 +199,13 @@ class _VideoThread:
         while (item := self.queue.get()) is not None:
             if self.failed:
                 continue  # keep draining so that put() never blocks
-            image, tracks, lines = item
+            image, tracks, (lines, zones) = item
             try:
                 if image is None:  # precomputed detections without images: draw on a dark canvas
                     image = np.full((self.size[1], self.size[0], 3), 40, dtype=np.uint8)
                 elif image.shape[1::-1] != self.size:
                     image = cv2.resize(image, self.size)
-                self.writer.write(self.painter.draw(image, tracks, lines))
+                self.writer.write(self.painter.draw(image, tracks, lines, zones))
             except BaseException as e:
                 self.error, self.failed = e, True
 
@@ -189,9 +214,9 @@ class _VideoThread:
         if error is not None:
             raise error
 
-    def write(self, image: np.ndarray | None, tracks, lines: list[tuple]) -> None:
+    def write(self, image: np.ndarray | None, tracks, overlays: tuple[list, list]) -> None:
         self._raise_error()
-        self.queue.put((image, tracks, lines))
+        self.queue.put((image, tracks, overlays))
 
     def close(self) -> None:
         if self.thread.is_alive():
@@ -204,8 +229,8 @@ class _VideoThread:
 
 
 class ResultWriter:
-    """Writes the outputs a run asks for into `folder`; a context manager. `lines` are counted at every frame
-    (also when no file is written), recorded in `tracks.jsonl` and drawn with their counts on the video.
+    """Writes the outputs a run asks for into `folder`; a context manager. `lines` and `zones` are counted at every
+    frame (also when no file is written), recorded in `tracks.jsonl` and drawn with their counts on the video.
 
     Example:
         >>> with ResultWriter("runs/clip", fps=pipe.info.fps, size=pipe.info.size) as out:
@@ -226,9 +251,10 @@ class ResultWriter:
         names: dict[int, str] | None = None,
         trail_s: float = 1.0,
         lines: list[LineCounter] = (),
+        zones: list[ZoneCounter] = (),
     ) -> None:
         self.folder = Path(folder)
-        self.lines = list(lines)
+        self.lines, self.zones = list(lines), list(zones)
         self.fps, self.size, self.names = fps, size, names or {}
         self.paths: dict[str, Path] = {}
         self._mot = self._jsonl = self._video = self._summary = None
@@ -272,17 +298,23 @@ class ResultWriter:
                 raise InputError(f"{path}: cannot replace this earlier result ({e.strerror})") from None
 
     def write(self, result: FrameResult) -> None:
-        events = [counter.update(result.index, result.tracks) for counter in self.lines]
+        lines = [(counter, counter.update(result.index, result.tracks)) for counter in self.lines]
+        zones = [(counter, counter.update(result.index, result.tracks)) for counter in self.zones]
         if self._mot is not None:
             self._mot.write(result.index + 1, result.tracks)
         if self._jsonl is not None:
-            record = frame_record(result, self.fps, self.names, list(zip(self.lines, events)))
-            self._jsonl.write(json.dumps(record) + "\n")
+            self._jsonl.write(json.dumps(frame_record(result, self.fps, self.names, lines, zones)) + "\n")
         if self._video is not None:
-            drawn = [(c.start, c.end, c.counts["in"].total(), c.counts["out"].total()) for c in self.lines]
-            self._video.write(result.image, result.tracks, drawn)
+            self._video.write(result.image, result.tracks, self.overlays())
         if self._summary is not None:
             self._summary.update(result)
+
+    def overlays(self) -> tuple[list[tuple], list[tuple]]:
+        """What `TrackPainter.draw` shows of the lines, (start, end, in, out), and of the zones, (polygon, in, out,
+        inside now), with their counts as of the last frame written."""
+        lines = [(c.start, c.end, c.counts["in"].total(), c.counts["out"].total()) for c in self.lines]
+        zones = [(c.polygon, c.counts["in"].total(), c.counts["out"].total(), c.occupancy.total()) for c in self.zones]
+        return lines, zones
 
     def close(self) -> None:
         """Close the files and write `tracks.csv` (once, however many times close is called); every file is closed

@@ -68,15 +68,15 @@ class LSTMMotion:
         for track_id, (frame, boxes, std) in self._made.items():
             self._made[track_id] = (frame, warp_boxes(boxes, warp).astype(np.float32), std * np.float32(scale))
 
-    def forecasts(self, track_ids: np.ndarray, frame: int, horizon: int) -> np.ndarray:
-        """(N, horizon, 4) forecasts made in `frame` for tracks observed in it."""
-        out = np.empty((len(track_ids), horizon, 4), dtype=np.float32)
+    def forecasts(self, track_ids: np.ndarray, frame: int, horizon: int) -> tuple[np.ndarray, np.ndarray]:
+        """(N, horizon, 4) forecasts made in `frame` for tracks observed in it, and their standard deviations."""
+        out = np.empty((2, len(track_ids), horizon, 4), dtype=np.float32)
         for i, track_id in enumerate(np.asarray(track_ids).tolist()):
-            made_frame, boxes, _ = self._made[track_id]
+            made_frame, boxes, std = self._made[track_id]
             if made_frame != frame:
                 raise ValueError(f"track {track_id} was not observed in frame {frame}")
-            out[i] = boxes[:horizon]
-        return out
+            out[0, i], out[1, i] = boxes[:horizon], std[:horizon]
+        return out[0], out[1]
 
     def as_forecaster(self, horizon: int) -> SharedForecasts:
         """A `Forecaster` that hands out this model's forecasts for the tracks observed in a frame."""
@@ -95,6 +95,10 @@ class SharedForecasts:
         self.motion, self.horizon = motion, horizon
 
     def step(self, frame: int, track_ids: np.ndarray, xyxy: np.ndarray, features: np.ndarray) -> np.ndarray:
+        return self.motion.forecasts(track_ids, frame, self.horizon)[0]
+
+    def step_with_std(self, frame: int, track_ids: np.ndarray, xyxy: np.ndarray, features: np.ndarray
+                      ) -> tuple[np.ndarray, np.ndarray]:
         return self.motion.forecasts(track_ids, frame, self.horizon)
 
     def forget(self, track_ids: list[int]) -> None:
