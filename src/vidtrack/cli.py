@@ -154,8 +154,7 @@ def track(source, out, config_path, tracker_path, model, classes, conf, iou, img
         show = False  # OpenCV's Qt backend would abort the whole process
     window = TrackPainter(round(cfg.trail_s * info.fps), names) if show else None
     with (
-        ResultWriter(out, fps=info.fps, size=info.size, video=cfg.video, mot=cfg.mot, jsonl=cfg.jsonl, csv=cfg.csv,
-                     names=names, trail_s=cfg.trail_s, lines=counters) as writer,
+        ResultWriter.for_source(out, info, cfg, names, lines=counters) as writer,
         tqdm(total=total, unit="frame", desc=info.name) as bar,
     ):
         for result in itertools.chain([first], results):

@@ -10,6 +10,7 @@ encoding the video happen in a background thread, so that they overlap the next 
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import logging
@@ -18,9 +19,10 @@ import queue
 import tempfile
 import threading
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 import cv2
 import numpy as np
@@ -31,6 +33,8 @@ from vidtrack.io.draw import TrackPainter
 from vidtrack.io.motchallenge import MOTWriter
 
 if TYPE_CHECKING:
+    from vidtrack.config import OutputConfig
+    from vidtrack.io.sources import SourceInfo
     from vidtrack.pipeline import FrameResult
 
 log = logging.getLogger("vidtrack")
@@ -74,6 +78,25 @@ def line_record(counter: LineCounter, events: LineEvents, names: dict[int, str])
     anticipated = [{"id": a.track_id, "direction": a.direction, "frame": a.frame, "time_s": a.time_s}
                    for a in events.anticipated]
     return counts | {"crossed": [c.track_id for c in events.crossed], "anticipated": anticipated}
+
+
+@contextlib.contextmanager
+def atomic_open(path: str | os.PathLike) -> Iterator[TextIO]:
+    """Open a temporary text file beside `path`; on success it is renamed over `path` in one step, so that `path` is
+    complete or absent (or still the old version), never half written.
+
+    >>> with atomic_open("runs/clip/tracks.csv") as f:  # doctest: +SKIP
+    ...     f.write("id,class_id\\n")
+    """
+    path = Path(path)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", newline="") as f:
+            yield f
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
 
 
 SUMMARY_COLUMNS = ("id", "class_id", "class_name", "first_frame", "last_frame", "first_time_s", "last_time_s",
@@ -132,17 +155,11 @@ class TrackSummary:
         return rows
 
     def save(self, path: Path) -> None:
-        """Write the CSV to a temporary file beside `path`, then rename it over `path` in one step."""
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(handle, "w", newline="") as f:
-                writer = csv.DictWriter(f, fieldnames=SUMMARY_COLUMNS)
-                writer.writeheader()
-                writer.writerows(self.rows())
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        """Write the CSV in one step (see `atomic_open`)."""
+        with atomic_open(path) as f:
+            writer = csv.DictWriter(f, fieldnames=SUMMARY_COLUMNS)
+            writer.writeheader()
+            writer.writerows(self.rows())
 
 
 class _VideoThread:
@@ -246,6 +263,13 @@ class ResultWriter:
         if csv:  # last, so that a writer that failed to open writes no summary
             self.paths["csv"] = self.folder / "tracks.csv"
             self._summary = TrackSummary(self.names)
+
+    @classmethod
+    def for_source(cls, folder: str | os.PathLike, info: SourceInfo, output: OutputConfig, names: dict[int, str],
+                   lines: list[LineCounter] = ()) -> ResultWriter:
+        """The writer of the files that `output` (a config's output section) asks for, for a source of `info`."""
+        return cls(folder, fps=info.fps, size=info.size, video=output.video, mot=output.mot, jsonl=output.jsonl,
+                   csv=output.csv, names=names, trail_s=output.trail_s, lines=lines)
 
     def _replace_earlier_run(self) -> None:
         """The files of an earlier run in the folder go, all of them, so that no old file sits beside new ones."""
