@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import glob
 import hashlib
+import itertools
 import json
 import os
 import re
@@ -74,7 +75,7 @@ def is_collection(source: str | os.PathLike) -> bool:
     """Whether `source` names many clips: a manifest (.txt or .csv), a folder without images in it (a folder of
     images is one clip, as before), or a glob pattern that is not itself an existing path."""
     text = os.fsdecode(source)
-    if text.lower().startswith(STREAM_SCHEMES) or text.isdigit():
+    if _is_remote(text):
         return False
     path = Path(text).expanduser()
     if path.is_file():
@@ -96,6 +97,7 @@ def expand_sources(spec: str | os.PathLike | Iterable[str | os.PathLike], *, out
     if isinstance(spec, (str, os.PathLike)):
         text = os.fsdecode(spec)
         path = Path(text).expanduser()
+        root = path.parent if path.is_file() else path if path.is_dir() else _fixed_prefix(path)
         if path.is_file():
             entries = _read_manifest(path)
         else:
@@ -108,7 +110,9 @@ def expand_sources(spec: str | os.PathLike | Iterable[str | os.PathLike], *, out
         entries = [(os.fsdecode(s), None, {}) for s in spec]
         if not entries:
             raise InputError("no sources given")
-    names = _unique_names([(source, name) for source, name, _ in entries], out)
+        local = [Path(s).expanduser().absolute().parent for s, _, _ in entries if not _is_remote(s)]
+        root = Path(os.path.commonpath(local)) if local else Path.cwd()
+    names = _unique_names([(source, name) for source, name, _ in entries], out, root)
     return [Clip(source, name, _options(defaults, values)) for (source, _, values), name in zip(entries, names)]
 
 
@@ -148,8 +152,7 @@ def _read_manifest(path: Path) -> list[tuple[str, str | None, dict[str, str]]]:
     entries = []
     for number, row in enumerate(rows, start=2 if path.suffix.lower() == ".csv" else 1):
         source = row.pop("source")
-        local = not (source.lower().startswith(STREAM_SCHEMES) or source.isdigit())
-        if local and not Path(source).expanduser().is_absolute():
+        if not _is_remote(source) and not Path(source).expanduser().is_absolute():
             source = str(path.parent / source)
         options = {k: v for k, v in row.items() if k != "name" and v}
         try:
@@ -177,12 +180,13 @@ def _options(defaults: ClipOptions, values: dict[str, str]) -> ClipOptions:
     return ClipOptions(**(asdict(defaults) | converted))
 
 
-def _unique_names(sources: list[tuple[str, str | None]], out: Path) -> list[str]:
-    """Each clip's folder name: its file's stem, with as many parent folders in front as it takes to tell apart clips
-    with the same stem (cam1/clip.mp4 and cam2/clip.mp4: cam1-clip and cam2-clip); a name given is kept as it is.
-    Names are compared without case, as on macOS and Windows file systems."""
+def _unique_names(sources: list[tuple[str, str | None]], out: Path, root: Path) -> list[str]:
+    """Each clip's folder name: its path below the collection's `root` (the folder, the manifest's folder, a glob's
+    folder), without the suffix and with '-' for '/' (cam1/clip.mp4: cam1-clip), so that the name does not change as
+    clips come and go; clips elsewhere get their stem. Names that still clash (clip.mp4 and clip.avi) get more of
+    their path. A name given is kept as it is. Names are compared without case, as on macOS and Windows."""
     candidates = [[_checked_name(name, source)] if name else _name_candidates(source) for source, name in sources]
-    level = [0] * len(sources)
+    level = [0 if name else _depth(source, root.expanduser().absolute()) for source, name in sources]
     while True:
         names = [c[min(lv, len(c) - 1)] for c, lv in zip(candidates, level)]
         groups = defaultdict(list)
@@ -199,6 +203,24 @@ def _unique_names(sources: list[tuple[str, str | None]], out: Path) -> list[str]
                                  "name of its own (a 'name' column in a CSV manifest), or list a source once")
             for i in movable:
                 level[i] += 1
+
+
+def _is_remote(source: str) -> bool:
+    return source.lower().startswith(STREAM_SCHEMES) or source.isdigit()
+
+
+def _fixed_prefix(pattern: Path) -> Path:
+    """The folder of a glob pattern before its first wildcard: videos/*/day*.mp4 → videos."""
+    fixed = list(itertools.takewhile(lambda part: not glob.has_magic(part), pattern.parts))
+    return Path(*fixed[:len(pattern.parts) - 1]) if fixed else Path()
+
+
+def _depth(source: str, root: Path) -> int:
+    """How many folders lie between `root` and the file `source` (0: directly in it, or not under it at all)."""
+    if _is_remote(source):
+        return 0
+    path = Path(source).expanduser().absolute()
+    return len(path.relative_to(root).parts) - 1 if path.is_relative_to(root) else 0
 
 
 def _name_candidates(source: str) -> list[str]:
