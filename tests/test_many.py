@@ -101,13 +101,21 @@ def test_bad_manifests_are_refused_in_one_line(tmp_path, text, message):
         expand_sources(tmp_path / "clips.csv", out=tmp_path / "runs")
 
 
-def test_an_empty_folder_or_glob_is_one_line(tmp_path):
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["{tmp}/empty"], "no videos or images in this folder"),
+        (["{tmp}/*.mp4"], "no files match this pattern"),
+        ([str(PETS), "--workers", "2"], "--workers, --ray, --task-cpus and --task-gpus run many clips"),
+        (["{fleet}", "--line", "0,0,10,10"], "--show and --line take one SOURCE"),
+    ],
+)
+def test_bad_collections_are_one_line(fleet, tmp_path, args, message):
     (tmp_path / "empty").mkdir()
-    for source, message in [(tmp_path / "empty", "no videos or images in this folder"),
-                            (tmp_path / "*.mp4", "no files match this pattern")]:
-        result = CliRunner().invoke(main, ["track", str(source), "--out", str(tmp_path / "runs")])
-        assert result.exit_code == 1 and message in result.output, result.output
-        assert not (tmp_path / "runs").exists()
+    args = [a.format(tmp=tmp_path, fleet=fleet) for a in args]
+    result = CliRunner().invoke(main, ["track", *args, "--out", str(tmp_path / "runs")])
+    assert result.exit_code == 1 and result.output.startswith("error: ") and message in result.output
+    assert len(result.output.strip().splitlines()) == 1 and not (tmp_path / "runs").exists()
 
 
 def test_a_ray_address_that_does_not_answer_is_one_line(fleet, tmp_path):

@@ -16,6 +16,7 @@ import logging
 import multiprocessing
 import os
 import socket
+import sys
 import tempfile
 import time
 from collections.abc import Iterable, Iterator
@@ -117,16 +118,16 @@ def track_clip(pipe, clip: Clip, out: Path, digest: str) -> ClipResult:
                 writer.write(result)
                 ids.update(result.tracks.track_id.tolist())
                 frames += 1
+        result = ClipResult(clip.name, clip.source, "done", frames, time.perf_counter() - start, len(ids))
+        if writer.paths:  # nothing written (--no-save): nothing to resume
+            mark_complete(folder, result, digest)
+        return result
     except (ConfigError, WeightsError):
         if o.classes is None:
             raise  # the same for every clip: stop the run
         return _failed(clip, _one_line(), start)
     except Exception:
         return _failed(clip, _one_line(), start)
-    result = ClipResult(clip.name, clip.source, "done", frames, time.perf_counter() - start, len(ids))
-    if writer.paths:
-        mark_complete(folder, result, digest)
-    return result
 
 
 def _failed(clip: Clip, error: str, start: float) -> ClipResult:
@@ -135,8 +136,6 @@ def _failed(clip: Clip, error: str, start: float) -> ClipResult:
 
 def _one_line() -> str:
     """The exception being handled, in one line: a VidtrackError's message, else its type and message."""
-    import sys
-
     error = sys.exc_info()[1]
     text = str(error) if isinstance(error, VidtrackError) else f"{type(error).__name__}: {error}"
     return " ".join(text.split())[:500]
