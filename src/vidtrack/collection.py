@@ -3,8 +3,8 @@
 A clip's folder is marked complete (`complete.json`, written in one step) only after all its files are closed, so that
 running the same command again skips the finished clips and redoes the rest. `summary.csv` lists every clip.
 
->>> clips = expand_sources("videos/*.mp4", out="runs/fleet")   # doctest: +SKIP
->>> [clip.name for clip in clips]                               # folders under runs/fleet, never two the same
+>>> clips = expand_sources("videos/**/*.mp4", out="runs/fleet")   # doctest: +SKIP
+>>> [clip.name for clip in clips]                                  # folders under runs/fleet, never two the same
 ['cam1-clip', 'cam2-clip', 'parking']
 """
 
