@@ -17,7 +17,7 @@ seconds; the ratio is the 1-worker seconds over the row's. The modes run in turn
 
 Run
 ---
-    .venv/bin/python scripts/bench_many.py                       # about 3 minutes on 2 idle cores
+    .venv/bin/python scripts/bench_many.py                       # about 2.5 minutes a round on 2 quiet cores
     .venv/bin/python scripts/bench_many.py --clips 8 --frames 40 --repeats 2
 """
 
