@@ -133,9 +133,19 @@ def main() -> None:
               "forecasts; repeatable (replaces analytics.zones).")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override any config key, e.g. "
               "tracker.track_buffer_s=2.")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Many clips: run this many "
+              "at once, each with its share of the CPU threads (or a GPU each, in turn).")
+@click.option("--ray", "ray_address", is_flag=False, flag_value="local", metavar="[ADDRESS]", help="Many clips: run "
+              "them as Ray tasks on the cluster at ADDRESS (HEAD:6379, auto), or without ADDRESS on a local Ray.")
+@click.option("--task-cpus", type=click.FloatRange(min=0, min_open=True), help="With --ray: CPUs per clip (default: "
+              "on a local Ray, the cores / --workers; on a cluster, 1).")
+@click.option("--task-gpus", type=click.FloatRange(min=0), default=0, show_default=True, help="With --ray: GPUs per "
+              "clip (0.5: two clips share one).")
 def track(source, out, config_path, tracker_path, model, classes, conf, iou, imgsz, device, half, backend, batch,
-          detections, seqinfo, max_frames, vid_stride, fps, save, video, show, lines, zones, sets) -> None:
-    """Track objects in SOURCE: a video file, an image folder, a webcam index (0) or an rtsp/http URL.
+          detections, seqinfo, max_frames, vid_stride, fps, save, video, show, lines, zones, sets, workers, ray_address,
+          task_cpus, task_gpus) -> None:
+    """Track objects in SOURCE: a video file, an image folder, a webcam index (0) or an rtsp/http URL; or many
+    clips, each into its own folder under --out: a folder of videos, a glob or a manifest (.txt, .csv).
 
     \b
     Examples:
@@ -147,9 +157,12 @@ def track(source, out, config_path, tracker_path, model, classes, conf, iou, img
       vidtrack track clip.mp4 --line 0,400,1280,400 --line 640,0,640,720
       vidtrack track clip.mp4 --zone 100,400,600,400,600,700,100,700
       vidtrack track clip.mp4 --model yolov8n_vidtrack_int8_openvino_model   # after `vidtrack export`
+      vidtrack track 'videos/*.mp4' --workers 2 --out runs/fleet
+      vidtrack track clips.csv --out runs/fleet --ray HEAD:6379
     """
     from tqdm import tqdm
 
+    from vidtrack.collection import ClipOptions, is_collection
     from vidtrack.config import load_config, parse_override
     from vidtrack.io.draw import TrackPainter
     from vidtrack.io.writers import ResultWriter
@@ -174,6 +187,15 @@ def track(source, out, config_path, tracker_path, model, classes, conf, iou, img
     # A flag given wins over --set; a flag left out must not erase the --set value of its key.
     overrides = dict(parse_override(s) for s in sets) | {k: v for k, v in flags.items() if v is not None}
     pipe = Pipeline(load_config(config_path, overrides, tracker=tracker_path))
+    if source is not None and is_collection(source):
+        if show or lines or zones:
+            raise VidtrackError("--show, --line and --zone take one SOURCE, not a collection of clips")
+        options = ClipOptions(fps=fps, max_frames=max_frames, vid_stride=vid_stride)
+        sys.exit(_track_many(pipe, source, out, options, workers=workers, ray=ray_address, task_cpus=task_cpus,
+                             task_gpus=task_gpus))
+    if workers > 1 or ray_address is not None or task_cpus is not None or task_gpus:
+        raise VidtrackError("--workers, --ray, --task-cpus and --task-gpus run many clips: give a folder of videos, "
+                            "a glob or a manifest as SOURCE")
     if detections is not None:
         results = pipe.run_detections(detections, seqinfo, max_frames=max_frames, fps=fps)
     else:
@@ -194,9 +216,8 @@ def track(source, out, config_path, tracker_path, model, classes, conf, iou, img
         show = False  # OpenCV's Qt backend would abort the whole process
     window = TrackPainter(round(cfg.trail_s * info.fps), names) if show else None
     with (
-        ResultWriter(out, fps=info.fps, size=info.size, video=cfg.video, mot=cfg.mot, jsonl=cfg.jsonl, csv=cfg.csv,
-                     names=names, trail_s=cfg.trail_s, lines=[c for _, c in regions["lines"]],
-                     zones=[c for _, c in regions["zones"]]) as writer,
+        ResultWriter.for_source(out, info, cfg, names, lines=[c for _, c in regions["lines"]],
+                                zones=[c for _, c in regions["zones"]]) as writer,
         tqdm(total=total, unit="frame", desc=info.name) as bar,
     ):
         for result in itertools.chain([first], results):
@@ -222,6 +243,45 @@ def _counted(counts, names: dict[int, str]) -> str:
     """A Counter of class ids as "3 (person 2, car 1)"."""
     per_class = ", ".join(f"{names.get(k, k)} {n}" for k, n in sorted(counts.items())) or "none"
     return f"{counts.total()} ({per_class})"
+
+
+TABLE_ROWS = 30  # a longer run prints its failed clips only; summary.csv has them all
+
+
+def _track_many(pipe, source: str, out: Path, options, **run) -> int:
+    """Track every clip of a collection with one progress bar; prints the table of clips and returns the exit
+    status: 1 if any clip failed."""
+    from tqdm import tqdm
+
+    from vidtrack.collection import SUMMARY, expand_sources
+
+    clips = expand_sources(source, out=out, defaults=options)  # two clips for one folder are refused here
+    order = {clip.name: i for i, clip in enumerate(clips)}
+    results, start = [], time.perf_counter()
+    running = pipe.run_many(clips, out, **run)  # a Ray address that does not answer fails here, before the bar
+    with tqdm(total=len(clips), unit="clip", desc=f"{len(clips)} clips") as bar:
+        for result in running:
+            results.append(result)
+            bar.update()
+            if failed := sum(r.status == "failed" for r in results):
+                bar.set_postfix(failed=failed)
+    elapsed = time.perf_counter() - start
+    results.sort(key=lambda r: order[r.name])
+    failed = [r for r in results if r.status == "failed"]
+    shown = results if len(results) <= TABLE_ROWS else failed
+    if shown:
+        click.echo("| clip | frames | seconds | fps | tracks | status |\n|---|---:|---:|---:|---:|---|")
+        for r in shown:
+            status = f"failed: {r.error}" if r.error else r.status
+            click.echo(f"| {r.name} | {r.frames} | {r.seconds:.1f} | {r.fps:.1f} | {r.tracks} | {status} |")
+    done = [r for r in results if r.status == "done"]
+    frames = sum(r.frames for r in done)
+    click.echo(f"{len(results)} clips in {elapsed:.1f} s: {len(done)} done ({frames} frames, "
+               f"{frames / elapsed:.1f} fps overall), {len(results) - len(done) - len(failed)} complete before, "
+               f"{len(failed)} failed")
+    if (out / SUMMARY).is_file():
+        click.echo(f"  summary {out / SUMMARY}")
+    return 1 if failed else 0
 
 
 def _region_numbers(flag: str, text: str) -> list[float]:

@@ -158,6 +158,19 @@ class Pipeline:
             dets = per_frame.get(number) or Detections.empty()
             yield self._result(number - 1, image, dets, tracker)
 
+    def run_many(self, sources: str | os.PathLike | Iterable[str | os.PathLike], out: str | os.PathLike,
+                 **options: Any) -> Iterator:
+        """Track many clips (a folder, glob, manifest or list of sources), each into its own folder under `out`, in
+        parallel with `workers=N` or on Ray with `ray="local"` or an address; yields each clip's `ClipResult` as it
+        finishes, skips the clips complete from an earlier run and writes `summary.csv` (see `vidtrack.parallel`).
+
+        >>> for clip in pipe.run_many("videos/*.mp4", "runs/fleet", workers=2):
+        ...     print(clip.name, clip.status, clip.frames, clip.error)
+        """
+        from vidtrack.parallel import run_many
+
+        return run_many(self.config, sources, out, pipeline=self, **options)
+
     def _tracker(self) -> ForecastingTracker:
         return ForecastingTracker(self.config, fps=self.info.fps, image_size=self.info.size)
 

@@ -13,6 +13,7 @@ thread, so that they overlap the next frame's inference.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import logging
@@ -20,10 +21,11 @@ import os
 import queue
 import threading
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 import cv2
 import numpy as np
@@ -36,6 +38,8 @@ from vidtrack.io.motchallenge import MOTWriter
 from vidtrack.io.video import FragmentedVideo
 
 if TYPE_CHECKING:
+    from vidtrack.config import OutputConfig
+    from vidtrack.io.sources import SourceInfo
     from vidtrack.pipeline import FrameResult
 
 log = logging.getLogger("vidtrack")
@@ -106,6 +110,33 @@ def zone_record(counter: ZoneCounter, events: RegionEvents, names: dict[int, str
     }
 
 
+@contextlib.contextmanager
+def atomic_open(path: str | os.PathLike) -> Iterator[TextIO]:
+    """Open a temporary text file beside `path`; on success it is renamed over `path` in one step, so that `path` is
+    complete or absent (or still the old version), never half written. A file that cannot be written (a full disk, a
+    folder in its place) is an `OutputError` and leaves nothing behind.
+
+    >>> with atomic_open("runs/clip/tracks.csv") as f:  # doctest: +SKIP
+    ...     f.write("id,class_id\\n")
+    """
+    path = Path(path)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:  # not mkstemp: its files are private (0600), this one gets the umask's permissions like the others
+        handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+    except OSError as e:
+        raise output_error(path, e, holds="nothing: it was not written") from None
+    try:
+        with os.fdopen(handle, "w", newline="") as f:
+            yield f
+        os.replace(temporary, path)
+    except OSError as e:
+        temporary.unlink(missing_ok=True)
+        raise output_error(path, e, holds="nothing: it was not written") from None
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
 SUMMARY_COLUMNS = ("id", "class_id", "class_name", "first_frame", "last_frame", "first_time_s", "last_time_s",
                    "duration_s", "frames_seen", "path_length_px", "mean_speed_px_s")
 
@@ -162,25 +193,11 @@ class TrackSummary:
         return rows
 
     def save(self, path: Path) -> None:
-        """Write the CSV to a temporary file beside `path`, then rename it over `path` in one step; a file that cannot
-        be written (a full disk, a folder in its place) is an `OutputError` and leaves nothing behind."""
-        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        try:  # not mkstemp: its files are private (0600), this one gets the umask's permissions like the others
-            handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
-        except OSError as e:
-            raise output_error(path, e, holds="nothing: it was not written") from None
-        try:
-            with os.fdopen(handle, "w", newline="") as f:
-                writer = csv.DictWriter(f, fieldnames=SUMMARY_COLUMNS)
-                writer.writeheader()
-                writer.writerows(self.rows())
-            os.replace(temporary, path)
-        except OSError as e:
-            Path(temporary).unlink(missing_ok=True)
-            raise output_error(path, e, holds="nothing: it was not written") from None
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        """Write the CSV in one step (see `atomic_open`)."""
+        with atomic_open(path) as f:
+            writer = csv.DictWriter(f, fieldnames=SUMMARY_COLUMNS)
+            writer.writeheader()
+            writer.writerows(self.rows())
 
 
 class _VideoThread:
@@ -284,6 +301,13 @@ class ResultWriter:
         if csv:  # last, so that a writer that failed to open writes no summary
             self.paths["csv"] = self.folder / "tracks.csv"
             self._summary = TrackSummary(self.names)
+
+    @classmethod
+    def for_source(cls, folder: str | os.PathLike, info: SourceInfo, output: OutputConfig, names: dict[int, str],
+                   lines: list[LineCounter] = (), zones: list[ZoneCounter] = ()) -> ResultWriter:
+        """The writer of the files that `output` (a config's output section) asks for, for a source of `info`."""
+        return cls(folder, fps=info.fps, size=info.size, video=output.video, mot=output.mot, jsonl=output.jsonl,
+                   csv=output.csv, names=names, trail_s=output.trail_s, lines=lines, zones=zones)
 
     def _replace_earlier_run(self) -> None:
         """The files of an earlier run in the folder go, all of them, so that no old file sits beside new ones."""
