@@ -44,7 +44,7 @@ class DetectorConfig:
     appearance: Literal["colour", "neck", "none"] = "colour"
     trust_weights: bool = False  # load a .pt even if unpickling it would run code from the file
     backend: Literal["auto", "torch", "onnxruntime", "openvino"] = "auto"
-    inflight: int | None = field(default=None, metadata=_in_range(1, 64))  # frames in flight; None: by backend
+    inflight: int | None = field(default=None, metadata=_in_range(0, 64))  # frames in flight; None: by backend
 
 
 @dataclass

@@ -30,11 +30,14 @@ def _batched(items: Iterable, n: int) -> Iterator[list]:
 
 
 def _in_flight(function: Callable[[T], R], items: Iterable[T], depth: int) -> Iterator[tuple[T, R]]:
-    """(item, function(item)) in order, computed in `depth` worker threads that run ahead of the caller: while the
-    caller handles one result, the next `depth` items are being computed (the detector releases the GIL). The first
-    item is computed in the caller's thread, before any other: it loads and compiles what the model needs (OpenVINO
-    can deadlock when two threads make its first int8 requests at once)."""
+    """(item, function(item)) in order, computed in `depth` worker threads that run ahead of the caller (0: in the
+    caller's thread): while the caller handles one result, the next `depth` items are being computed (the detector
+    releases the GIL). The first item is computed in the caller's thread, before any other: it loads and compiles
+    what the model needs (OpenVINO can deadlock when two threads make its first int8 requests at once)."""
     items = iter(items)
+    if depth == 0:  # in the caller's thread, one after the other
+        yield from ((item, function(item)) for item in items)
+        return
     first = next(items, None)
     if first is None:
         return

@@ -42,8 +42,8 @@ def _split_names(classes: Sequence[str | int], known: dict[str, int]) -> list[st
 class Detector:
     """Runs a YOLO model on batches of BGR frames: a `.pt` checkpoint (or any format Ultralytics loads) with PyTorch,
     an `.onnx` file with ONNX Runtime, or an OpenVINO folder with OpenVINO (`backend`, by default from the file;
-    `vidtrack.detect.backends`). Calls may come from several threads; `inflight` says how many frames the backend
-    runs at once.
+    `vidtrack.detect.backends`). Calls may come from several threads; `inflight` says how many frames `Pipeline`
+    runs at once in threads of its own (0: in its own thread, one after the other).
 
     The appearance part of each feature vector is, by `appearance`: "colour", clothing-colour histograms from the
     pixels in the box (`vidtrack.detect.colour`; any backend); "neck", the model's feature maps pooled in the box
@@ -81,11 +81,12 @@ class Detector:
         if not trust_weights:
             check_safe_to_load(weights)
         self.backend = open_backend(weights, backend, self.device, self.half, model)
-        # Frames in flight: OpenVINO runs two at once on the CPU, one stream each; the others run one while the
-        # caller tracks the previous one (`Pipeline` overlaps them).
-        self.inflight = inflight or (2 if self.backend.name == "openvino" else 1)
+        # Frames in flight while `Pipeline` tracks the previous one: OpenVINO runs two at once on the CPU, one stream
+        # each (45 fps against 38 with none in flight, README "Speed"); PyTorch and ONNX Runtime spread each frame
+        # over every core themselves, and a second thread only competes with them (PyTorch: 11 fps against 14).
+        self.inflight = (2 if self.backend.name == "openvino" else 0) if inflight is None else inflight
         if self.backend.name == "openvino":
-            self.backend.set_streams(self.inflight)
+            self.backend.set_streams(max(1, self.inflight))
         self.names: dict[int, str] = self.backend.names
         self.class_ids = self._class_ids(classes)
         self.conf, self.iou, self.max_det = conf, iou, max_det

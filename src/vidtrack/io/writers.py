@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import json
 import logging
 import os
 import queue
@@ -29,6 +28,7 @@ from typing import TYPE_CHECKING, TextIO
 
 import cv2
 import numpy as np
+import orjson
 
 from vidtrack.analytics import LineCounter, RegionEvents, ZoneCounter
 from vidtrack.errors import InputError
@@ -55,25 +55,20 @@ def frame_record(result: FrameResult, fps: float, names: dict[int, str],
     tracks = result.tracks
     horizon = 0 if tracks.forecast is None else tracks.forecast.shape[1]
     future_frames = list(range(result.index + 1, result.index + 1 + horizon))
+    times_s = [round(f / fps, 4) for f in future_frames]
+    # Rounded as float64 (float32 would print 639.9299926757812 for 639.93), converted once per frame.
+    boxes, scores = _rounded(tracks.xyxy, 2), _rounded(tracks.score, 4)
+    forecast = None if tracks.forecast is None else _rounded(tracks.forecast, 2)
+    std = None if tracks.forecast_std is None else _rounded(tracks.forecast_std, 2)
     records = []
-    for i, track_id in enumerate(tracks.track_id.tolist()):
-        record = {
-            "id": track_id,
-            "box": np.round(tracks.xyxy[i], 2).tolist(),
-            "score": round(float(tracks.score[i]), 4),
-            "class_id": int(tracks.class_id[i]),
-            "class_name": names.get(int(tracks.class_id[i])),
-            "det_index": int(tracks.det_index[i]),
-        }
-        if tracks.forecast is not None:
-            record["forecast"] = {
-                "kind": tracks.forecast_kind,
-                "frames": future_frames,
-                "times_s": [round(f / fps, 4) for f in future_frames],
-                "boxes": np.round(tracks.forecast[i], 2).tolist(),
-            }
-            if tracks.forecast_std is not None:
-                record["forecast"]["std"] = np.round(tracks.forecast_std[i], 2).tolist()
+    for i, (track_id, class_id) in enumerate(zip(tracks.track_id.tolist(), tracks.class_id.tolist())):
+        record = {"id": track_id, "box": boxes[i], "score": scores[i], "class_id": class_id,
+                  "class_name": names.get(class_id), "det_index": int(tracks.det_index[i])}
+        if forecast is not None:
+            record["forecast"] = {"kind": tracks.forecast_kind, "frames": future_frames, "times_s": times_s,
+                                  "boxes": forecast[i]}
+            if std is not None:
+                record["forecast"]["std"] = std[i]
         records.append(record)
     record = {"frame": result.index, "time_s": round(result.time_s, 4), "tracks": records}
     if lines:
@@ -81,6 +76,10 @@ def frame_record(result: FrameResult, fps: float, names: dict[int, str],
     if zones:
         record["zones"] = [zone_record(counter, events, names) for counter, events in zones]
     return record
+
+
+def _rounded(values: np.ndarray, decimals: int) -> list:
+    return np.round(np.asarray(values, dtype=np.float64), decimals).tolist()
 
 
 def _per_class(counts: Counter, names: dict[int, str]) -> dict[str, int]:
@@ -327,7 +326,7 @@ class ResultWriter:
         if self._mot is not None:
             self._mot.write(result.index + 1, result.tracks)
         if self._jsonl is not None:
-            self._jsonl.write(json.dumps(frame_record(result, self.fps, self.names, lines, zones)) + "\n")
+            self._jsonl.write(orjson.dumps(frame_record(result, self.fps, self.names, lines, zones)).decode() + "\n")
         if self._video is not None:
             self._video.write(result.image, result.tracks, self.overlays())
         if self._summary is not None:
