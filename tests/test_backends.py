@@ -2,6 +2,7 @@
 labelled frames, and the forecaster's exported step against PyTorch on real tracks."""
 
 import sys
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -62,6 +63,25 @@ def test_export_gives_the_torch_boxes_and_features(exports, frames, reference, f
         assert np.abs(a.xyxy - b.xyxy).max() < 1.0
         assert (b.features[:, HAS_APPEARANCE] == 1).all()
         assert (a.features[:, APPEARANCE] * b.features[:, APPEARANCE]).sum(axis=1).min() >= 0.99
+
+
+def test_ultralytics_own_openvino_export_runs_with_colour_appearance(tmp_path, frames, reference, caplog):
+    """An export made by Ultralytics (static 640x640, no names on its outputs, no feature maps) runs too: colour
+    appearance as usual, and neck appearance falls back to none with a warning."""
+    from ultralytics import YOLO
+
+    from vidtrack.detect.weights import resolve_weights
+
+    pt = tmp_path / "yolov8n.pt"
+    pt.write_bytes(Path(resolve_weights("yolov8n.pt")).read_bytes())
+    folder = YOLO(str(pt)).export(format="openvino", imgsz=640)
+    detector = Detector(folder, classes=["person"], device="cpu")
+    assert detector.backend.name == "openvino" and detector.square and not detector.backend.has_maps
+    [found] = detector(frames[:1])
+    matches, _, _ = linear_assignment(1 - box_iou(reference[0].xyxy, found.xyxy), 0.5)
+    assert len(matches) >= 0.8 * len(reference[0]) and (found.features[:, HAS_APPEARANCE] == 1).all()
+    neck = Detector(folder, classes=["person"], device="cpu", appearance="neck")
+    assert not neck.has_appearance and "no feature-map outputs" in caplog.text
 
 
 def test_backend_follows_the_file_and_can_be_forced(exports):

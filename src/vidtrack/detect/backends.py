@@ -173,12 +173,13 @@ class OpenVinoBackend:
         except Exception as e:  # OpenVINO raises RuntimeError with a multi-line message
             raise WeightsError(f"{model_name}: OpenVINO could not read this model ({' '.join(str(e).split())})"
                                ) from None
-        sidecar = xml.parent / "metadata.yaml"
-        meta = yaml.safe_load(sidecar.read_text()) if sidecar.is_file() and path.suffix != ".onnx" else {}
         if path.suffix == ".onnx":
             meta = {k: _metadata_value(v) for k, v in _onnx_metadata(path).items()}
+        else:  # Ultralytics' convention: metadata.yaml beside the .xml
+            sidecar = xml.parent / "metadata.yaml"
+            meta = yaml.safe_load(sidecar.read_text()) if sidecar.is_file() else {}
         shape = [d.get_length() if d.is_static else None for d in self.model.input().get_partial_shape()]
-        self.outputs = [o.get_any_name() for o in self.model.outputs]
+        self.outputs = [next(iter(o.get_names()), "") for o in self.model.outputs]  # Ultralytics' have no names
         _apply_metadata(self, meta or {}, shape, self.outputs, model_name)
         self.streams = 1
         self._compiled: dict[tuple[int, ...], object] = {}
