@@ -506,8 +506,20 @@ def wait_for_lines(path: Path, count: int, run: subprocess.Popen, timeout: float
     raise AssertionError(f"{path}: fewer than {count} lines before the run ended or {timeout} s passed")
 
 
+def wait_for_import(run: subprocess.Popen, library: str, timeout: float = 60) -> None:
+    """Wait until the process has begun loading `library`'s shared objects: Python is then running vidtrack's
+    imports (a signal before the interpreter has started cannot be handled by any program)."""
+    maps = Path(f"/proc/{run.pid}/maps")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and run.poll() is None:
+        if f"/{library}/" in maps.read_text():
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"the process did not start importing {library} within {timeout} s")
+
+
 SIGNALS = {
-    # name: (signal, frames to wait for (0: send it 0.3 s after the start, while Python imports), exit status, line)
+    # name: (signal, frames to wait for (0: send it once torch is being imported), exit status, line)
     "Ctrl-C while importing": (signal.SIGINT, 0, 130, "interrupted"),
     "Ctrl-C mid-run": (signal.SIGINT, 5, 130, "interrupted"),
     "SIGTERM mid-run": (signal.SIGTERM, 5, 143, "terminated (SIGTERM)"),
@@ -524,7 +536,7 @@ def test_signal(name, tmp_path):
         if frames:
             wait_for_lines(out / "tracks.jsonl", frames, run)
         else:
-            time.sleep(0.3)
+            wait_for_import(run, "torch")
         run.send_signal(sent)
         stderr = run.communicate(timeout=120)[1]
     finally:

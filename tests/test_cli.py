@@ -93,10 +93,10 @@ def test_save_with_no_video_and_set(tmp_path):
     result = track_people(tmp_path, "--set", "output.jsonl=false", "--set", "output.mot=false", "--save",
                           "--no-video")
     assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["tracks.csv", "tracks.jsonl", "tracks.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["frames.csv", "tracks.csv", "tracks.jsonl", "tracks.txt"]
     left_out = track_people(tmp_path / "b", "--set", "output.jsonl=false", "--no-video")  # no --save: the --set stays
     assert left_out.exit_code == 0, left_out.output
-    assert sorted(p.name for p in (tmp_path / "b").iterdir()) == ["tracks.csv", "tracks.txt"]
+    assert sorted(p.name for p in (tmp_path / "b").iterdir()) == ["frames.csv", "tracks.csv", "tracks.txt"]
 
 
 def test_vid_stride_processes_every_nth_frame(tmp_path):

@@ -72,7 +72,7 @@ def test_a_reused_folder_gets_a_new_complete_set(tmp_path, caplog):
     with caplog.at_level("WARNING", logger="vidtrack"), ResultWriter(tmp_path, fps=10, size=(160, 120),
                                                                        video=False) as writer:
         writer.write(result(0, None))
-    earlier = "tracks.txt, tracks.jsonl, tracks.csv, annotated.mp4"
+    earlier = "tracks.txt, tracks.jsonl, tracks.csv, frames.csv, annotated.mp4"
     assert f"replacing the results of an earlier run ({earlier})" in caplog.text
     assert not (tmp_path / "annotated.mp4").exists()  # no old video beside the new tracks
     assert len((tmp_path / "tracks.txt").read_text().splitlines()) == 1
@@ -91,12 +91,13 @@ def test_tracks_csv_summarises_each_track_at_close(tmp_path):
     assert rows == [
         {"id": "1", "class_id": "0", "class_name": "person", "first_frame": "0", "last_frame": "4",
          "first_time_s": "0.0", "last_time_s": "0.4", "duration_s": "0.4", "frames_seen": "5",
-         "path_length_px": "4.0", "mean_speed_px_s": "10.0"},
+         "path_length_px": "4.0", "mean_speed_px_s": "10.0", "events": ""},
         {"id": "2", "class_id": "2", "class_name": "car", "first_frame": "1", "last_frame": "3",
          "first_time_s": "0.1", "last_time_s": "0.3", "duration_s": "0.2", "frames_seen": "3",
-         "path_length_px": "10.0", "mean_speed_px_s": "50.0"},
+         "path_length_px": "10.0", "mean_speed_px_s": "50.0", "events": ""},
     ]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["tracks.csv", "tracks.jsonl", "tracks.txt"]  # no temporary
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["frames.csv", "tracks.csv", "tracks.jsonl", "tracks.txt"]  # no temporary
 
 
 def test_tracks_csv_of_a_track_seen_once_has_no_speed(tmp_path):
@@ -113,7 +114,7 @@ def test_a_failed_summary_leaves_no_half_file(tmp_path, monkeypatch):
     writer.write(result(0, None))
     with pytest.raises(ZeroDivisionError):
         writer.close()
-    assert list(tmp_path.iterdir()) == []  # neither tracks.csv nor its temporary file
+    assert [p.name for p in tmp_path.iterdir()] == ["frames.csv"]  # neither tracks.csv nor its temporary file
 
 
 def test_an_output_path_taken_by_a_folder_is_one_error(tmp_path):
@@ -213,3 +214,21 @@ def test_zone_records_and_forecast_std_in_the_jsonl(tmp_path):
     assert [a["frame"] for a in zones[3]["anticipated"]] == [6]  # foreseen 3 frames ahead, with its uncertainty
     assert zones[3]["anticipated"][0]["time_std_s"] == 2.0 / 10  # 2 px across the edge at 1 px a frame, 10 fps
     assert records[0]["tracks"][0]["forecast"]["std"] == [[2.0] * 4] * 3
+
+
+def test_frames_csv_and_the_events_of_each_track_in_tracks_csv(tmp_path):
+    """frames.csv holds one row per track and frame; tracks.csv lists each track's crossings with their time."""
+    from vidtrack.analytics import LineCounter, ZoneCounter
+
+    line = LineCounter((35.5, 0), (35.5, 120), fps=10)  # the box's bottom centre is at x = 30 + frame
+    zone = ZoneCounter([(37.5, 0), (100, 0), (100, 120), (37.5, 120)], fps=10)
+    with ResultWriter(tmp_path, fps=10, size=(160, 120), video=False, names={0: "person"}, lines=[line],
+                      zones=[zone]) as writer:
+        for i in range(10):
+            writer.write(result(i, None))
+    rows = list(csv.DictReader((tmp_path / "frames.csv").open()))
+    assert [int(r["frame"]) for r in rows] == list(range(10))
+    assert rows[3] == {"frame": "3", "time_s": "0.3", "id": "1", "class_id": "0", "class_name": "person",
+                            "x1": "13.0", "y1": "20.0", "x2": "53.0", "y2": "80.0", "score": "0.9"}
+    (track,) = csv.DictReader((tmp_path / "tracks.csv").open())
+    assert track["events"] == "line1 out 0.60s; zone1 in 0.80s"  # crossed between frames 5 and 6, 7 and 8

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import io
 import logging
 import os
 import queue
@@ -43,7 +44,7 @@ if TYPE_CHECKING:
     from vidtrack.pipeline import FrameResult
 
 log = logging.getLogger("vidtrack")
-OUTPUT_FILES = ("tracks.txt", "tracks.jsonl", "tracks.csv", "annotated.mp4")  # what a run writes into its folder
+OUTPUT_FILES = ("tracks.txt", "tracks.jsonl", "tracks.csv", "frames.csv", "annotated.mp4")  # what a run writes
 
 
 def frame_record(result: FrameResult, fps: float, names: dict[int, str],
@@ -76,6 +77,17 @@ def frame_record(result: FrameResult, fps: float, names: dict[int, str],
     if zones:
         record["zones"] = [zone_record(counter, events, names) for counter, events in zones]
     return record
+
+
+def frame_rows(result: FrameResult, names: dict[int, str]) -> str:
+    """The `frames.csv` rows of one frame, one per track (`FRAME_COLUMNS`), as one string of whole lines."""
+    tracks, buffer = result.tracks, io.StringIO()
+    rows = csv.writer(buffer, lineterminator="\n")
+    boxes, scores = _rounded(tracks.xyxy, 2), _rounded(tracks.score, 4)
+    for i, (track_id, class_id) in enumerate(zip(tracks.track_id.tolist(), tracks.class_id.tolist())):
+        rows.writerow([result.index, round(result.time_s, 4), track_id, class_id, names.get(class_id, ""),
+                       *boxes[i], scores[i]])
+    return buffer.getvalue()
 
 
 def _rounded(values: np.ndarray, decimals: int) -> list:
@@ -137,7 +149,8 @@ def atomic_open(path: str | os.PathLike) -> Iterator[TextIO]:
 
 
 SUMMARY_COLUMNS = ("id", "class_id", "class_name", "first_frame", "last_frame", "first_time_s", "last_time_s",
-                   "duration_s", "frames_seen", "path_length_px", "mean_speed_px_s")
+                   "duration_s", "frames_seen", "path_length_px", "mean_speed_px_s", "events")
+FRAME_COLUMNS = ("frame", "time_s", "id", "class_id", "class_name", "x1", "y1", "x2", "y2", "score")
 
 
 @dataclass
@@ -152,6 +165,7 @@ class _TrackStats:
     path: float = 0.0
     centre: np.ndarray | None = None
     classes: Counter = field(default_factory=Counter)
+    events: list[str] = field(default_factory=list)
 
 
 class TrackSummary:
@@ -159,14 +173,16 @@ class TrackSummary:
 
     The class is the one the track had in most of its frames (a tie goes to the class seen first). Frames are
     0-based, as in `tracks.jsonl`; the path length sums the moves of the box centre between consecutive observations
-    and the mean speed divides it by the duration (empty for a track seen at a single instant).
+    and the mean speed divides it by the duration (empty for a track seen at a single instant). `events` lists the
+    track's line crossings and zone entries and exits in order, e.g. "line1 in 3.43s; zone2 out 5.71s" (lines and
+    zones numbered from 1 in the order given).
     """
 
     def __init__(self, names: dict[int, str]) -> None:
         self.names = names
         self._stats: dict[int, _TrackStats] = {}
 
-    def update(self, result: FrameResult) -> None:
+    def update(self, result: FrameResult, lines: list[RegionEvents] = (), zones: list[RegionEvents] = ()) -> None:
         tracks = result.tracks
         centres = (tracks.xyxy[:, :2] + tracks.xyxy[:, 2:]) / 2
         for track_id, class_id, centre in zip(tracks.track_id.tolist(), tracks.class_id.tolist(), centres):
@@ -176,6 +192,11 @@ class TrackSummary:
             stats.centre, stats.last_frame, stats.last_time = centre, result.index, result.time_s
             stats.frames += 1
             stats.classes[class_id] += 1
+        for kind, regions in (("line", lines), ("zone", zones)):
+            for number, events in enumerate(regions, start=1):
+                for crossing in events.crossed:
+                    if (stats := self._stats.get(crossing.track_id)) is not None:
+                        stats.events.append(f"{kind}{number} {crossing.direction} {result.time_s:.2f}s")
 
     def rows(self) -> list[dict]:
         rows = []
@@ -188,6 +209,7 @@ class TrackSummary:
                 "first_time_s": round(s.first_time, 4), "last_time_s": round(s.last_time, 4),
                 "duration_s": round(duration, 4), "frames_seen": s.frames, "path_length_px": round(s.path, 2),
                 "mean_speed_px_s": round(s.path / duration, 2) if duration > 0 else "",
+                "events": "; ".join(s.events),
             })
         return rows
 
@@ -273,7 +295,7 @@ class ResultWriter:
         self.lines, self.zones = list(lines), list(zones)
         self.fps, self.size, self.names = fps, size, names or {}
         self.paths: dict[str, Path] = {}
-        self._mot = self._jsonl = self._video = self._summary = None
+        self._mot = self._jsonl = self._video = self._summary = self._frames = None
         if not (video or mot or jsonl or csv):
             return  # nothing to write: the folder and an earlier run's files in it are left alone
         try:
@@ -300,6 +322,13 @@ class ResultWriter:
         if csv:  # last, so that a writer that failed to open writes no summary
             self.paths["csv"] = self.folder / "tracks.csv"
             self._summary = TrackSummary(self.names)
+            self.paths["frames_csv"] = self.folder / "frames.csv"
+            try:
+                self._frames = LineFile(self.paths["frames_csv"])
+                self._frames.write(",".join(FRAME_COLUMNS) + "\n")
+            except OSError as e:
+                self.close()
+                raise InputError(f"{e.filename}: cannot write this output file ({e.strerror})") from None
 
     @classmethod
     def for_source(cls, folder: str | os.PathLike, info: SourceInfo, output: OutputConfig, names: dict[int, str],
@@ -330,7 +359,9 @@ class ResultWriter:
         if self._video is not None:
             self._video.write(result.image, result.tracks, self.overlays())
         if self._summary is not None:
-            self._summary.update(result)
+            self._summary.update(result, [e for _, e in lines], [e for _, e in zones])
+        if self._frames is not None:
+            self._frames.write(frame_rows(result, self.names))
 
     def overlays(self) -> tuple[list[tuple], list[tuple]]:
         """What `TrackPainter.draw` shows of the lines, (start, end, in, out), and of the zones, (polygon, in, out,
@@ -342,7 +373,8 @@ class ResultWriter:
     def close(self) -> None:
         """Close the files and write `tracks.csv` (once, however many times close is called); every file is closed
         even when one fails, and the first failure is raised."""
-        handles, self._mot, self._jsonl, self._video = (self._mot, self._jsonl, self._video), None, None, None
+        handles = (self._mot, self._jsonl, self._video, self._frames)
+        self._mot = self._jsonl = self._video = self._frames = None
         summary, self._summary = self._summary, None
         steps = [handle.close for handle in handles if handle is not None]
         if summary is not None:
