@@ -196,7 +196,7 @@ class OpenVinoBackend:
         from openvino.preprocess import ColorFormat, PrePostProcessor
 
         model = self.model.clone()
-        model.reshape({model.input().get_any_name(): [shape[0], 3, shape[1], shape[2]]})
+        model.reshape([shape[0], 3, shape[1], shape[2]])  # the one input, whatever its name
         ppp = PrePostProcessor(model)
         ppp.input().tensor().set_element_type(ov.Type.u8).set_layout(ov.Layout("NHWC")).set_color_format(
             ColorFormat.BGR)
