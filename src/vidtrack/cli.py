@@ -432,7 +432,10 @@ def export(model, fmt, int8, calibration, frames, imgsz, out, trust_weights) -> 
     """
     from vidtrack.detect.export import export_detector
 
-    logging.getLogger("nncf").setLevel(logging.ERROR)
+    if int8:
+        from vidtrack.detect.backends import import_optional
+
+        import_optional("nncf", "openvino", "--int8").set_log_level(logging.ERROR)  # its INFO lines, one per layer
     start = time.perf_counter()
     path, report = export_detector(model, fmt, out=out, imgsz=imgsz, int8=int8, calibration=calibration,
                                    calibration_frames=frames, trust_weights=trust_weights)
