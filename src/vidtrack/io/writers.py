@@ -52,13 +52,14 @@ def frame_record(result: FrameResult, fps: float, names: dict[int, str],
                  zones: list[tuple[ZoneCounter, RegionEvents]] = ()) -> dict:
     """The JSON Lines record of one frame; forecast boxes carry the frame index and time they are predicted for, and
     the standard deviations of their coordinates ("std") where the forecaster gives them. With counting lines and
-    zones, "lines" and "zones" hold each one's running counts per class name and this frame's events."""
+    zones, "lines" and "zones" hold each one's running counts per class name and this frame's events. Boxes,
+    forecasts and deviations are numpy arrays, for orjson's `OPT_SERIALIZE_NUMPY`."""
     tracks = result.tracks
     horizon = 0 if tracks.forecast is None else tracks.forecast.shape[1]
     future_frames = list(range(result.index + 1, result.index + 1 + horizon))
     times_s = [round(f / fps, 4) for f in future_frames]
-    # Rounded as float64 (float32 would print 639.9299926757812 for 639.93), converted once per frame.
-    boxes, scores = _rounded(tracks.xyxy, 2), _rounded(tracks.score, 4)
+    # Rounded as float64 (float32 would print 639.9299926757812 for 639.93); orjson writes the arrays as lists.
+    boxes, scores = _rounded(tracks.xyxy, 2), _rounded(tracks.score, 4).tolist()
     forecast = None if tracks.forecast is None else _rounded(tracks.forecast, 2)
     std = None if tracks.forecast_std is None else _rounded(tracks.forecast_std, 2)
     records = []
@@ -83,15 +84,15 @@ def frame_rows(result: FrameResult, names: dict[int, str]) -> str:
     """The `frames.csv` rows of one frame, one per track (`FRAME_COLUMNS`), as one string of whole lines."""
     tracks, buffer = result.tracks, io.StringIO()
     rows = csv.writer(buffer, lineterminator="\n")
-    boxes, scores = _rounded(tracks.xyxy, 2), _rounded(tracks.score, 4)
+    boxes, scores = _rounded(tracks.xyxy, 2).tolist(), _rounded(tracks.score, 4).tolist()
     for i, (track_id, class_id) in enumerate(zip(tracks.track_id.tolist(), tracks.class_id.tolist())):
         rows.writerow([result.index, round(result.time_s, 4), track_id, class_id, names.get(class_id, ""),
                        *boxes[i], scores[i]])
     return buffer.getvalue()
 
 
-def _rounded(values: np.ndarray, decimals: int) -> list:
-    return np.round(np.asarray(values, dtype=np.float64), decimals).tolist()
+def _rounded(values: np.ndarray, decimals: int) -> np.ndarray:
+    return np.round(np.asarray(values, dtype=np.float64), decimals)
 
 
 def _per_class(counts: Counter, names: dict[int, str]) -> dict[str, int]:
@@ -355,7 +356,8 @@ class ResultWriter:
         if self._mot is not None:
             self._mot.write(result.index + 1, result.tracks)
         if self._jsonl is not None:
-            self._jsonl.write(orjson.dumps(frame_record(result, self.fps, self.names, lines, zones)).decode() + "\n")
+            record = frame_record(result, self.fps, self.names, lines, zones)
+            self._jsonl.write(orjson.dumps(record, option=orjson.OPT_SERIALIZE_NUMPY).decode() + "\n")
         if self._video is not None:
             self._video.write(result.image, result.tracks, self.overlays())
         if self._summary is not None:
