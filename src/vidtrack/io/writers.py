@@ -323,9 +323,9 @@ class ResultWriter:
         if csv:  # last, so that a writer that failed to open writes no summary
             self.paths["csv"] = self.folder / "tracks.csv"
             self._summary = TrackSummary(self.names)
-            self.paths["frames_csv"] = self.folder / "frames.csv"
+            self.paths["rows"] = self.folder / "frames.csv"
             try:
-                self._frames = LineFile(self.paths["frames_csv"])
+                self._frames = LineFile(self.paths["rows"])
                 self._frames.write(",".join(FRAME_COLUMNS) + "\n")
             except OSError as e:
                 self.close()
