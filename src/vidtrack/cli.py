@@ -435,7 +435,9 @@ def export(model, fmt, int8, calibration, frames, imgsz, out, trust_weights) -> 
     if int8:
         from vidtrack.detect.backends import import_optional
 
-        import_optional("nncf", "openvino", "--int8").set_log_level(logging.ERROR)  # its INFO lines, one per layer
+        import_optional("nncf", "openvino", "--int8")  # imported first: it sets its logger's level on import
+        logging.getLogger("nncf").setLevel(logging.ERROR)  # its INFO lines, one per layer (not nncf.set_log_level,
+        # which also changed the level of handlers it did not own: pytest's)
     start = time.perf_counter()
     path, report = export_detector(model, fmt, out=out, imgsz=imgsz, int8=int8, calibration=calibration,
                                    calibration_frames=frames, trust_weights=trust_weights)

@@ -115,7 +115,8 @@ def export_detector(
         else:
             import openvino as ov
 
-            ov_model = ov.convert_model(str(onnx_file))
+            # read_model, not convert_model: OpenVINO's converter resets the process's root logger.
+            ov_model = ov.Core().read_model(str(onnx_file))
             if int8:
                 ov_model, report = _quantise_openvino(ov_model, frames, imgsz, stride, len(network.model) - 1)
             folder = Path(tmp) / "openvino"
