@@ -148,7 +148,7 @@ class OnnxRuntimeBackend:
         _apply_metadata(self, meta, self.input.shape, self.outputs, model_name)
 
     def __call__(self, images: np.ndarray) -> tuple[torch.Tensor, list[torch.Tensor] | None]:
-        tensor = np.ascontiguousarray(images[..., ::-1].transpose(0, 3, 1, 2), dtype=np.float32) / 255.0
+        tensor = network_input(images)
         outputs = self.session.run(self.outputs[:4] if self.has_maps else self.outputs[:1], {self.input.name: tensor})
         outputs = [torch.from_numpy(o) for o in outputs]
         return outputs[0], (outputs[1:] if self.has_maps else None)
@@ -222,6 +222,11 @@ class OpenVinoBackend:
         outputs = [torch.from_numpy(request.get_output_tensor(i).data.copy())
                    for i in range(4 if self.has_maps else 1)]
         return outputs[0], (outputs[1:] if self.has_maps else None)
+
+
+def network_input(images: np.ndarray) -> np.ndarray:
+    """(B, H, W, 3) BGR uint8 → (B, 3, H, W) float32 RGB in [0, 1], what an exported graph reads."""
+    return np.ascontiguousarray(images[..., ::-1].transpose(0, 3, 1, 2), dtype=np.float32) / 255.0
 
 
 def _onnx_metadata(path: Path) -> dict[str, str]:

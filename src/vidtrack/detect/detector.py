@@ -39,6 +39,27 @@ def _split_names(classes: Sequence[str | int], known: dict[str, int]) -> list[st
     return out
 
 
+def letterbox(frames: Sequence[np.ndarray], imgsz: int, stride: int, *, square: bool = False
+              ) -> tuple[np.ndarray, float, tuple[int, int]]:
+    """Resize frames of one size keeping the aspect ratio to fit `imgsz`, and pad with grey, as Ultralytics does: to
+    the next multiple of `stride` (or to `imgsz` square, for static graphs). Returns (B, H, W, 3) BGR, gain, pad."""
+    h0, w0 = frames[0].shape[:2]
+    gain = min(imgsz / h0, imgsz / w0)
+    w1, h1 = round(w0 * gain), round(h0 * gain)
+    if square:
+        h2 = w2 = imgsz
+    else:
+        h2, w2 = (int(np.ceil(s / stride) * stride) for s in (h1, w1))
+    top, left = (h2 - h1) // 2, (w2 - w1) // 2
+    batch = np.full((len(frames), h2, w2, 3), 114, dtype=np.uint8)
+    for i, frame in enumerate(frames):
+        if frame.shape[:2] != (h0, w0):
+            raise ValueError("all frames of a batch must have the same size")
+        resized = cv2.resize(frame, (w1, h1), interpolation=cv2.INTER_LINEAR) if (w1, h1) != (w0, h0) else frame
+        batch[i, top:top + h1, left:left + w1] = resized
+    return batch, gain, (left, top)
+
+
 class Detector:
     """Runs a YOLO model on batches of BGR frames: a `.pt` checkpoint (or any format Ultralytics loads) with PyTorch,
     an `.onnx` file with ONNX Runtime, or an OpenVINO folder with OpenVINO (`backend`, by default from the file;
@@ -121,24 +142,6 @@ class Detector:
                                   f"{', '.join(self.names.values())}")
         return ids
 
-    def _letterbox(self, frames: Sequence[np.ndarray]) -> tuple[np.ndarray, float, tuple[int, int]]:
-        """Resize keeping the aspect ratio and pad with grey, as Ultralytics does; returns (B,H,W,3) BGR, gain, pad."""
-        h0, w0 = frames[0].shape[:2]
-        gain = min(self.imgsz / h0, self.imgsz / w0)
-        w1, h1 = round(w0 * gain), round(h0 * gain)
-        if self.square:
-            h2 = w2 = self.imgsz
-        else:
-            h2, w2 = (int(np.ceil(s / self.stride) * self.stride) for s in (h1, w1))
-        top, left = (h2 - h1) // 2, (w2 - w1) // 2
-        batch = np.full((len(frames), h2, w2, 3), 114, dtype=np.uint8)
-        for i, frame in enumerate(frames):
-            if frame.shape[:2] != (h0, w0):
-                raise ValueError("all frames of a batch must have the same size")
-            resized = cv2.resize(frame, (w1, h1), interpolation=cv2.INTER_LINEAR) if (w1, h1) != (w0, h0) else frame
-            batch[i, top:top + h1, left:left + w1] = resized
-        return batch, gain, (left, top)
-
     @torch.inference_mode()
     def __call__(self, frames: Sequence[np.ndarray]) -> list[Detections]:
         """Detect objects in BGR frames of one size; one `Detections` with features per frame."""
@@ -146,7 +149,7 @@ class Detector:
 
         if not frames:
             return []
-        images, gain, (left, top) = self._letterbox(frames)
+        images, gain, (left, top) = letterbox(frames, self.imgsz, self.stride, square=self.square)
         predictions, maps = self.backend(images)
         kept = non_max_suppression(predictions, self.conf, self.iou, classes=self.class_ids, max_det=self.max_det)
         neck = None
@@ -192,7 +195,7 @@ class Detector:
             return padded
         if sum(len(b) for b in boxes) == 0:
             return [np.zeros((0, APPEARANCE.stop), dtype=np.float32) for _ in boxes]
-        images, gain, (left, top) = self._letterbox(frames)
+        images, gain, (left, top) = letterbox(frames, self.imgsz, self.stride, square=self.square)
         maps = self.backend(images)[1]
         h0, w0 = frames[0].shape[:2]
         device = maps[0].device

@@ -27,7 +27,8 @@ import numpy as np
 import torch
 import yaml
 
-from vidtrack.detect.backends import MAP_OUTPUTS
+from vidtrack.detect.backends import MAP_OUTPUTS, network_input
+from vidtrack.detect.detector import letterbox
 from vidtrack.detect.weights import check_safe_to_load, resolve_weights
 from vidtrack.errors import ConfigError, InputError
 
@@ -168,17 +169,8 @@ def _calibration_frames(source: str | os.PathLike, count: int) -> list[np.ndarra
 
 
 def _letterboxed(frame: np.ndarray, imgsz: int, stride: int) -> np.ndarray:
-    """(1, 3, H, W) float RGB in [0, 1], letterboxed as `Detector` does."""
-    import cv2
-
-    h0, w0 = frame.shape[:2]
-    gain = min(imgsz / h0, imgsz / w0)
-    w1, h1 = round(w0 * gain), round(h0 * gain)
-    h2, w2 = (int(np.ceil(s / stride) * stride) for s in (h1, w1))
-    top, left = (h2 - h1) // 2, (w2 - w1) // 2
-    image = np.full((h2, w2, 3), 114, dtype=np.uint8)
-    image[top:top + h1, left:left + w1] = cv2.resize(frame, (w1, h1), interpolation=cv2.INTER_LINEAR)
-    return np.ascontiguousarray(image[None, ..., ::-1].transpose(0, 3, 1, 2), dtype=np.float32) / 255.0
+    """(1, 3, H, W) float RGB in [0, 1], letterboxed as `Detector` does for a dynamic-shape model."""
+    return network_input(letterbox([frame], imgsz, stride)[0])
 
 
 def _decoding(names: list[str], head: int) -> list[str]:
