@@ -9,7 +9,8 @@ What is measured (`make bench`)
      `YOLO(export).track(...)`), and its OpenVINO int8 export when Ultralytics can make one offline;
    - vidtrack's `Pipeline.run` with every output file written (`ResultWriter`: tracks.txt, tracks.jsonl with the LSTM
      forecasts, tracks.csv, annotated.mp4), with each backend: torch (`.pt`), onnxruntime and openvino
-     (`vidtrack export`), and openvino int8 (`vidtrack export --int8`, calibrated on the clip's own frames).
+     (`vidtrack export`), and onnxruntime and openvino int8 (`vidtrack export --int8`, calibrated on the clip's own
+     frames).
    Each run times --frames frames after one warm-up frame (model loading and compiling are not timed).
 2. Accuracy of each detector: recall at IoU 0.5 of the visible ground-truth people on labelled frames that no
    calibration saw: PETS09-S2L1 frames 400-795 (every 4th; the demo clip is its frames 1-210) and MOT17-02's 4
@@ -112,6 +113,7 @@ def prepare_models(args: argparse.Namespace) -> tuple[dict[str, str], dict[str, 
         ultra[label] = str(folder / target)
     ours = {"vidtrack torch": str(pt)}
     for label, fmt, int8, target in (("vidtrack onnxruntime", "onnx", False, f"{stem}_vidtrack.onnx"),
+                                     ("vidtrack onnxruntime int8", "onnx", True, f"{stem}_vidtrack_int8.onnx"),
                                      ("vidtrack openvino", "openvino", False, f"{stem}_vidtrack_openvino_model"),
                                      ("vidtrack openvino int8", "openvino", True,
                                       f"{stem}_vidtrack_int8_openvino_model")):
@@ -254,30 +256,42 @@ def detector_ms(args: argparse.Namespace, model: str, frames: int = 60) -> float
 
 
 def own_stages_at_50_tracks(frames: int = 150) -> dict[str, float]:
-    """Milliseconds per frame of vidtrack's own stages on MOT17-02's detections tiled 2x2 (3840x2160)."""
+    """Milliseconds per frame of vidtrack's own stages on MOT17-02's detections tiled 2x2 (3840x2160): in all, and
+    each part (tracking, LSTM forecasts, writing, colour appearance of 50 boxes of a real 1080p frame)."""
     detections = read_detections(MOT17_02 / "det" / "det.txt")
     offsets = np.array([[0, 0], [1920, 0], [0, 1080], [1920, 1080]], dtype=np.float32)
     config = load_config(None, {"output.video": False})
     stages = ForecastingTracker(config, fps=30, image_size=(3840, 2160))
     image = cv2.imread(str(MOT17_02 / "img1" / "000001.jpg"))
-    tracks_seen, elapsed, colour_s = [], 0.0, []
+    seconds: dict[str, float] = defaultdict(float)
+
+    def timed(part: str, method):  # the method, adding its time to `part`
+        def run(*args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return method(*args, **kwargs)
+            finally:
+                seconds[part] += time.perf_counter() - start
+        return run
+
+    stages.tracker.update = timed("tracking", stages.tracker.update)
+    stages.forecaster.step_with_std = timed("LSTM forecasts", stages.forecaster.step_with_std)
+    tracks_seen = []
     with (tempfile.TemporaryDirectory(prefix="vidtrack-bench-") as folder,
           ResultWriter(folder, fps=30, size=(3840, 2160), video=False, names={0: "person"}) as writer):
+        write = timed("writing", writer.write)
         for number in range(1, frames + 1):
             d = detections.get(number) or Detections.empty()
             tiled = Detections(np.concatenate([d.xyxy + np.tile(o, 2) for o in offsets]),
                                np.tile(d.score, 4), np.tile(d.class_id, 4))
             boxes = np.clip(np.tile(d.xyxy, (4, 1))[:50], 0, [1919, 1079, 1919, 1079])
-            start = time.perf_counter()
-            colour_features(image, boxes, np.tile(d.score, 4)[:50])
-            colour_s.append(time.perf_counter() - start)
-            start = time.perf_counter()
-            tracks = stages.update(tiled)
-            writer.write(FrameResult(number - 1, (number - 1) / 30, None, tiled, tracks))
-            elapsed += time.perf_counter() - start
+            timed("colour of 50 boxes", colour_features)(image, boxes, np.tile(d.score, 4)[:50])
+            tracks = timed("in all", stages.update)(tiled)
+            write(FrameResult(number - 1, (number - 1) / 30, None, tiled, tracks))
             tracks_seen.append(len(tracks))
-    return {"tracks_per_frame": float(np.mean(tracks_seen[30:])), "tracking_forecast_writing_ms":
-            1000 * elapsed / frames, "colour_50_boxes_ms": 1000 * float(np.median(colour_s))}
+    ms = {part: 1000 * s / frames for part, s in seconds.items()}
+    ms["in all"] += ms["writing"] + ms["colour of 50 boxes"]
+    return {"tracks_per_frame": float(np.mean(tracks_seen[30:])), "ms": ms}
 
 
 # report -----------------------------------------------------------------------------------------------------------
@@ -324,11 +338,10 @@ def main(argv: list[str] | None = None) -> None:
     print(f"\nfastest vidtrack ({fastest_ours}) runs at {summary['speedup']:.2f}x the fps of the fastest Ultralytics "
           f"({fastest_ultra}); recall on {recalls['frames']} held-out labelled frames.")
     print(f"memory over {args.plays} plays: {memory[0]:.0f} MB after the first, {memory[-1]:.0f} MB after the last")
-    share = (own["tracking_forecast_writing_ms"] + own["colour_50_boxes_ms"]) / detector_alone
-    print(f"own stages at {own['tracks_per_frame']:.0f} tracks a frame: tracking, LSTM forecasts and writing "
-          f"{own['tracking_forecast_writing_ms']:.2f} ms, colour appearance of 50 boxes "
-          f"{own['colour_50_boxes_ms']:.2f} ms: {share:.1%} of one call of the {fastest_ours} detector "
-          f"({detector_alone:.1f} ms)")
+    share = own["ms"]["in all"] / detector_alone
+    parts = ", ".join(f"{part} {ms_:.2f} ms" for part, ms_ in own["ms"].items() if part != "in all")
+    print(f"own stages at {own['tracks_per_frame']:.0f} tracks a frame: {own['ms']['in all']:.2f} ms ({parts}): "
+          f"{share:.1%} of one call of the {fastest_ours} detector ({detector_alone:.1f} ms)")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(summary, indent=2))

@@ -22,22 +22,54 @@ MARGIN = 0.2  # share of the width left out on each side
 DIM = len(PARTS) * int(np.prod(BINS))  # 256
 
 
+# The histogram bin of each 8-bit hue (0-179), saturation and value, as offsets into the flattened (8, 4, 4) bins.
+HUE_BIN = np.arange(256) * BINS[0] // 180 * BINS[1] * BINS[2]
+SATURATION_BIN = np.arange(256) * BINS[1] // 256 * BINS[2]
+VALUE_BIN = np.arange(256) * BINS[2] // 256
+SAMPLES = 32  # at most this many pixels are read along each side of a part: a stride over larger boxes
+
+
 def colour_histograms(image: np.ndarray, xyxy: np.ndarray) -> np.ndarray:
-    """(N, 256) float32 unit vectors for the boxes `xyxy` (N, 4, pixels) of a BGR image."""
-    out = np.zeros((len(xyxy), DIM), dtype=np.float32)
+    """(N, 256) float32 unit vectors for the boxes `xyxy` (N, 4, pixels) of a BGR image.
+
+    The pixels of all boxes are gathered with one index and counted at once. A part wider or taller than `SAMPLES`
+    pixels is read at a stride (every k-th pixel along that side), so that a 400 px tall person costs what an 80 px
+    one does: on MOT17-02's detections (62-377 px tall) the strided histograms are within cosine 0.99 of the whole
+    parts' (tested), and on PETS09-S2L1 the ROC AUCs are those of whole parts to within 0.001 (README,
+    "Appearance"). 50 people in a 1080p frame take 1.0 ms, against 4.6 ms with a conversion and a histogram per part.
+    """
+    n = len(xyxy)
+    if n == 0:
+        return np.zeros((0, DIM), dtype=np.float32)
     height, width = image.shape[:2]
-    for row, (x1, y1, x2, y2) in enumerate(np.asarray(xyxy, dtype=np.float64)):
-        w, h = x2 - x1, y2 - y1
-        left, right = int(np.clip(x1 + MARGIN * w, 0, width - 1)), int(np.clip(x2 - MARGIN * w, 1, width))
-        parts = []
-        for top, bottom in PARTS:
-            y_top, y_bottom = int(np.clip(y1 + top * h, 0, height - 1)), int(np.clip(y1 + bottom * h, 1, height))
-            patch = image[y_top:max(y_bottom, y_top + 1), left:max(right, left + 1)]
-            hsv = cv2.cvtColor(patch, cv2.COLOR_BGR2HSV)
-            hist = cv2.calcHist([hsv], [0, 1, 2], None, list(BINS), [0, 180, 0, 256, 0, 256]).ravel()
-            parts.append(np.sqrt(hist / max(float(hist.sum()), 1.0)))
-        out[row] = np.concatenate(parts) / np.sqrt(len(PARTS))
-    return out
+    x1, y1, x2, y2 = np.asarray(xyxy, dtype=np.float64).T
+    w, h = x2 - x1, y2 - y1
+    left = np.clip(x1 + MARGIN * w, 0, width - 1).astype(np.int64)
+    right = np.maximum(np.clip(x2 - MARGIN * w, 1, width).astype(np.int64), left + 1)
+    tops = [np.clip(y1 + top * h, 0, height - 1).astype(np.int64) for top, _ in PARTS]
+    bottoms = [np.maximum(np.clip(y1 + bottom * h, 1, height).astype(np.int64), t) for t, (_, bottom) in
+               zip(tops, PARTS)]
+    # One entry per part, part-major (every box's first part, then every box's second): its corner, strides and the
+    # number of sample rows and columns.
+    top, bottom = np.concatenate(tops), np.maximum(np.concatenate(bottoms), np.concatenate(tops) + 1)
+    left, right = np.tile(left, len(PARTS)), np.tile(right, len(PARTS))
+    step_x, step_y = -(-(right - left) // SAMPLES), -(-(bottom - top) // SAMPLES)  # ceil
+    columns, rows = -(-(right - left) // step_x), -(-(bottom - top) // step_y)
+    # Flat pixel indices, built a row of samples at a time: (rows,) row starts, then (pixels,) steps along the rows.
+    row_part = np.repeat(np.arange(len(rows)), rows)
+    row_number = np.arange(len(row_part)) - np.repeat(np.cumsum(rows) - rows, rows)
+    row_start = (top[row_part] + row_number * step_y[row_part]) * width + left[row_part]
+    per_row = columns[row_part]
+    column = np.arange(per_row.sum()) - np.repeat(np.cumsum(per_row) - per_row, per_row)
+    index = np.repeat(row_start, per_row) + column * np.repeat(step_x[row_part], per_row)
+    part = np.repeat(row_part, per_row)
+    pixels = np.take(image.reshape(-1, 3), index, axis=0)
+    hue, saturation, value = cv2.cvtColor(pixels[None], cv2.COLOR_BGR2HSV)[0].T
+    bins = np.take(HUE_BIN, hue) + np.take(SATURATION_BIN, saturation) + np.take(VALUE_BIN, value)
+    part_bins = DIM // len(PARTS)
+    hist = np.bincount(part * part_bins + bins, minlength=len(rows) * part_bins).reshape(len(PARTS), n, part_bins)
+    hist = np.sqrt(hist / np.maximum(hist.sum(axis=2, keepdims=True), 1.0))
+    return (hist.transpose(1, 0, 2).reshape(n, DIM) / np.sqrt(len(PARTS))).astype(np.float32)
 
 
 def colour_features(image: np.ndarray, xyxy: np.ndarray, score: np.ndarray) -> np.ndarray:

@@ -213,8 +213,9 @@ class LSTMForecaster:
                                  for column in np.eye(len(self._model_times))], axis=1)
         self.fps = fps
         self.memory = round(OBSERVE_S * fps) + 1  # frames a state reads before it restarts, as in training windows
-        # The states of all tracks live in one pool, so that a frame gathers and scatters them with one index each.
-        self._pool = torch.zeros(0, 2, config.num_layers, config.hidden_size, device=self.device)  # (slot, h/c, ...)
+        # The states of all tracks live in one pool, (h/c, layer, slot, hidden), so that a frame gathers and scatters
+        # them with one index each, and gathers them contiguous, as the LSTM cell reads them.
+        self._pool = torch.zeros(2, config.num_layers, 0, config.hidden_size, device=self.device)
         self._steps = np.zeros(0, dtype=np.int64)  # observations each pool slot has read (negative: not started)
         self._free: list[int] = []
         self._slots: dict[int, tuple[int, int]] = {}  # track id → its two pool slots
@@ -225,14 +226,15 @@ class LSTMForecaster:
         while len(self._free) < 2 * len(new):  # grow the pool
             size = len(self._steps)
             grow = max(2 * len(new), size, 16)
-            self._pool = torch.cat([self._pool, self._pool.new_zeros(grow, *self._pool.shape[1:])])
+            more = self._pool.new_zeros(*self._pool.shape[:2], grow, self._pool.shape[3])
+            self._pool = torch.cat([self._pool, more], dim=2)
             self._steps = np.concatenate([self._steps, np.zeros(grow, dtype=np.int64)])
             self._free.extend(range(size, size + grow))
         for track_id in new:
             pair = (self._free.pop(), self._free.pop())
             self._slots[track_id] = pair
             self._steps[list(pair)] = (0, -(self.memory // 2))
-            self._pool[list(pair)] = 0
+            self._pool[:, :, list(pair)] = 0
         return np.array([self._slots[t] for t in track_ids.tolist()], dtype=np.int64).reshape(-1, 2)
 
     def step(self, frame: int, track_ids: np.ndarray, xyxy: np.ndarray, features: np.ndarray) -> np.ndarray:
@@ -254,14 +256,14 @@ class LSTMForecaster:
         self._steps[slots[~run]] += 1
         if restart.any():
             fresh = torch.from_numpy(slots[restart]).to(self.device)
-            self._pool[fresh] = 0.0
+            self._pool[:, :, fresh] = 0.0
         rows, index = np.nonzero(run)[0], torch.from_numpy(slots[run]).to(self.device)
-        state = self._pool[index].permute(1, 2, 0, 3)  # (h/c, layers, rows, hidden)
+        state = self._pool.index_select(2, index)  # (h/c, layers, rows, hidden), contiguous
         x = np.asarray(features, dtype=np.float32)[np.ix_(rows, self._step.columns)]  # (rows, columns read)
         x[:, self._age_column] = steps[run] / self.fps  # the age a training window would show: since the restart
         x[np.ix_(np.flatnonzero(steps[run] == 0), self._first_step_zero)] = 0.0
         out, log_std, (h, c) = self._step(torch.from_numpy(x).to(self.device), (state[0], state[1]))
-        self._pool[index] = torch.stack([h, c]).permute(2, 0, 1, 3)
+        self._pool.index_copy_(2, index, torch.stack([h, c]))
         steps[run] += 1
         self._steps[slots[run]] = steps[run]
         # Each track's forecast comes from its older running state.

@@ -50,9 +50,9 @@ def linear_assignment(cost: np.ndarray, thresh: float) -> tuple[np.ndarray, np.n
     rows, cols = linear_sum_assignment(saving)
     keep = cost[rows, cols] <= thresh
     matches = np.stack([rows[keep], cols[keep]], axis=1).astype(np.int64)
-    unmatched_rows = np.setdiff1d(np.arange(n_rows), matches[:, 0])
-    unmatched_cols = np.setdiff1d(np.arange(n_cols), matches[:, 1])
-    return matches, unmatched_rows, unmatched_cols
+    free_rows, free_cols = np.ones(n_rows, dtype=bool), np.ones(n_cols, dtype=bool)
+    free_rows[matches[:, 0]] = free_cols[matches[:, 1]] = False
+    return matches, np.flatnonzero(free_rows), np.flatnonzero(free_cols)
 
 
 def appearance_cost(track_appearance: np.ndarray, det_appearance: np.ndarray) -> np.ndarray:

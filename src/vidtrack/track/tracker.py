@@ -224,8 +224,8 @@ class Tracker:
         features[:, GEOMETRY.start:HAS_APPEARANCE] = described[:, GEOMETRY.start:HAS_APPEARANCE]
         features[:, POSITION] = described[:, POSITION]
         set_motion(features, smoothed, np.stack([t.smoothed for t in tracks]), dt, age, self.image_size)
-        for track, f in zip(tracks, features):
-            track.appearance = self._blend(track.appearance, f)
+        for track, looks in zip(tracks, self._blend([t.appearance for t in tracks], features)):
+            track.appearance = looks
         for track, row, m, c, f, box in zip(tracks, rows, mean, cov, features, smoothed):
             track.mean, track.covariance, track.smoothed = m, c, box
             track.xyxy, track.score, track.class_id = dets.xyxy[row], float(dets.score[row]), int(dets.class_id[row])
@@ -235,15 +235,21 @@ class Tracker:
             track.features.append(f)
             track.frames.append(self.frame)
 
-    def _blend(self, appearance: np.ndarray | None, features: np.ndarray) -> np.ndarray | None:
-        """The running mean of a track's appearance (an exponential moving average, as in BoT-SORT)."""
-        if features[HAS_APPEARANCE] <= 0:
-            return None
-        if appearance is None:
-            return features[APPEARANCE].copy()
-        blended = self.config.appearance_momentum * appearance + (1 - self.config.appearance_momentum) * \
-            features[APPEARANCE]
-        return blended / max(float(np.linalg.norm(blended)), 1e-12)
+    def _blend(self, appearances: list[np.ndarray | None], features: np.ndarray) -> list[np.ndarray | None]:
+        """The running means of tracks' appearance (exponential moving averages, as in BoT-SORT), updated with their
+        new (N, 512) `features`: None where the features have no appearance, the features' own where a track had
+        none."""
+        out = list(features[:, APPEARANCE])
+        has = features[:, HAS_APPEARANCE] > 0
+        earlier = [i for i, looks in enumerate(appearances) if looks is not None and has[i]]
+        if earlier:
+            momentum = self.config.appearance_momentum
+            blended = momentum * np.stack([appearances[i] for i in earlier]) + \
+                (1 - momentum) * features[earlier, APPEARANCE]
+            blended /= np.maximum(np.linalg.norm(blended, axis=1, keepdims=True), 1e-12)
+            for i, looks in zip(earlier, blended):
+                out[i] = looks
+        return [looks.copy() if keep else None for looks, keep in zip(out, has)]  # copies: no track holds a block
 
     def _start(self, dets: Detections, rows: np.ndarray) -> list[Track]:
         if len(rows) == 0:
@@ -255,12 +261,12 @@ class Tracker:
         # On the very first frame there is no earlier frame to confirm against, so tracks start confirmed (ByteTrack).
         state = TrackState.CONFIRMED if self.frame == 0 else TrackState.NEW
         started = []
-        for row, m, c, f in zip(rows, mean, cov, features):
+        for row, m, c, f, looks in zip(rows, mean, cov, features, self._blend([None] * len(rows), features)):
             started.append(Track(
                 track_id=self._next_id, mean=m, covariance=c, xyxy=dets.xyxy[row], score=float(dets.score[row]),
                 class_id=int(dets.class_id[row]), start_frame=self.frame, last_frame=self.frame,
                 features=deque([f], maxlen=self.buffer_frames), frames=deque([self.frame], maxlen=self.buffer_frames),
-                state=state, det_index=int(row), appearance=self._blend(None, f), smoothed=dets.xyxy[row].copy(),
+                state=state, det_index=int(row), appearance=looks, smoothed=dets.xyxy[row].copy(),
             ))
             self._next_id += 1
         return started
