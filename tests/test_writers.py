@@ -2,6 +2,7 @@
 
 import csv
 import json
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -11,6 +12,8 @@ from vidtrack.io.draw import TrackPainter
 from vidtrack.io.writers import ResultWriter
 from vidtrack.pipeline import FrameResult
 from vidtrack.structures import Detections, Tracks
+
+DEMO = Path(__file__).resolve().parents[1] / "data" / "pets09-s2l1.mp4"
 
 
 def result(index: int, image: np.ndarray | None) -> FrameResult:
@@ -28,6 +31,23 @@ def test_frames_without_images_are_drawn_on_a_canvas(tmp_path):
     assert int(video.get(cv2.CAP_PROP_FRAME_COUNT)) == 5
     ok, frame = video.read()
     assert ok and frame.shape == (120, 160, 3) and frame.std() > 0  # the track is drawn on the grey canvas
+
+
+@pytest.mark.parametrize("size", [(768, 576), (767, 575)])  # I420 through OpenCV; odd sides through FFmpeg
+def test_the_video_keeps_the_frames_colours(tmp_path, size):
+    """A real frame (the demo clip's first), written and read back: PSNR above 35 dB on either conversion path."""
+    from vidtrack.io.video import FragmentedVideo
+
+    ok, image = cv2.VideoCapture(str(DEMO)).read()
+    assert ok
+    image = np.ascontiguousarray(image[:size[1], :size[0]])
+    video = FragmentedVideo(tmp_path / "a.mp4", fps=10, size=size)
+    for _ in range(3):
+        video.write(image)
+    video.close()
+    ok, back = cv2.VideoCapture(str(tmp_path / "a.mp4")).read()
+    assert ok and back.shape == image.shape
+    assert cv2.PSNR(back, image) > 35
 
 
 def test_files_stay_valid_when_the_run_fails(tmp_path):

@@ -17,6 +17,7 @@ import struct
 from fractions import Fraction
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from vidtrack.io import files
@@ -81,7 +82,10 @@ class FragmentedVideo:
         """Encode one (H, W, 3) uint8 BGR frame of the video's size."""
         import av
 
-        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="bgr24")
+        if self.size[0] % 2 == 0 and self.size[1] % 2 == 0:  # OpenCV's conversion: 0.4 ms, FFmpeg's 1.3 (768x576)
+            frame = av.VideoFrame.from_ndarray(cv2.cvtColor(image, cv2.COLOR_BGR2YUV_I420), format="yuv420p")
+        else:  # I420 needs even sides
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="bgr24")
         frame.pts = self._frames
         self._frames += 1
         self._container.mux(self._stream.encode(frame))
