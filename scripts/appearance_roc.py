@@ -232,7 +232,7 @@ def main(argv: list[str] | None = None) -> None:
               + " |", "|---|---:|---|" + "---:|" * 2 * len(metrics)]
     for name in ("neck", "P3", "colour", "colour+P3"):
         at_fmr = results[name]["fmr1%"]["threshold"]
-        scores = {t: {h: track(dets, vectors[name], t, part, args.out / "tracks" / name / f"{t:g}-{h}.txt")
+        scores = {t: {h: track(dets, vectors[name], t, part, args.out / "tracks" / name / f"{t:g}" / f"{h}.txt")
                       for h, part in parts.items()} for t in sorted({*TRACKER_GRID, at_fmr})}
         best = max(scores, key=lambda t: scores[t]["first"]["HOTA"])
         for t, by_half in scores.items():

@@ -181,8 +181,9 @@ def main(argv: list[str] | None = None) -> None:
             camera_motion = "none" if run == "none" else "sparse_flow"
             images = views(video, warps, size) if run == "sparse_flow" else None
             known = KnownCamera(warps) if run == "known" else None
-            ms[run] = track(folder / f"{run}.txt", detections, images, camera_motion, size, known)
-            scores = evaluate_tracking(gt, folder / f"{run}.txt").combined
+            results = folder / run / f"{gt.name}.txt"  # named after the sequence it is scored as
+            ms[run] = track(results, detections, images, camera_motion, size, known)
+            scores = evaluate_tracking(gt, results).combined
             cells += [f"{scores[c]:.1f}" if c != "IDSW" else f"{scores[c]:.0f}" for c in COLUMNS]
         print(f"| {camera} | " + " | ".join(cells) + f" | {ms['sparse_flow'] - ms['none']:.1f} |", flush=True)
         print(f"{camera}: tracker {ms['none']:.2f} ms/frame without compensation, {ms['sparse_flow']:.2f} with",

@@ -201,7 +201,7 @@ def compare_on_video(folder: Path, out: Path) -> list[str]:
         path = out / "video" / slug / f"{info.name}.txt"
         write_mot(path, rows)
         half_rows = rows[rows[:, 0] >= first] - [first - 1, 0, 0, 0, 0, 0, 0]
-        write_mot(half_path := out / "video" / slug / "second-half.txt", half_rows)
+        write_mot(half_path := out / "video" / slug / f"{half_gt.name}.txt", half_rows)
         ids, lengths = np.unique(rows[:, 1], return_counts=True)
         short = int((lengths < info.fps).sum())
         for part, scores in (("whole", evaluate_tracking(folder, path).combined),
