@@ -20,8 +20,6 @@ BINS = (8, 4, 4)  # hue, saturation, value
 PARTS = ((0.1, 0.5), (0.5, 0.9))  # (top, bottom) of each part, as fractions of the box height
 MARGIN = 0.2  # share of the width left out on each side
 DIM = len(PARTS) * int(np.prod(BINS))  # 256
-
-
 # The histogram bin of each 8-bit hue (0-179), saturation and value, as offsets into the flattened (8, 4, 4) bins.
 HUE_BIN = np.arange(256) * BINS[0] // 180 * BINS[1] * BINS[2]
 SATURATION_BIN = np.arange(256) * BINS[1] // 256 * BINS[2]

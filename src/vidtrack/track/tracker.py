@@ -249,7 +249,8 @@ class Tracker:
             blended /= np.maximum(np.linalg.norm(blended, axis=1, keepdims=True), 1e-12)
             for i, looks in zip(earlier, blended):
                 out[i] = looks
-        return [looks.copy() if keep else None for looks, keep in zip(out, has)]  # copies: no track holds a block
+        # Copies: a row view would keep its whole block alive.
+        return [looks.copy() if keep else None for looks, keep in zip(out, has)]
 
     def _start(self, dets: Detections, rows: np.ndarray) -> list[Track]:
         if len(rows) == 0:
