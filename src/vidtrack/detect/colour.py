@@ -42,15 +42,13 @@ def colour_histograms(image: np.ndarray, xyxy: np.ndarray) -> np.ndarray:
     height, width = image.shape[:2]
     x1, y1, x2, y2 = np.asarray(xyxy, dtype=np.float64).T
     w, h = x2 - x1, y2 - y1
-    left = np.clip(x1 + MARGIN * w, 0, width - 1).astype(np.int64)
-    right = np.maximum(np.clip(x2 - MARGIN * w, 1, width).astype(np.int64), left + 1)
-    tops = [np.clip(y1 + top * h, 0, height - 1).astype(np.int64) for top, _ in PARTS]
-    bottoms = [np.maximum(np.clip(y1 + bottom * h, 1, height).astype(np.int64), t) for t, (_, bottom) in
-               zip(tops, PARTS)]
     # One entry per part, part-major (every box's first part, then every box's second): its corner, strides and the
     # number of sample rows and columns.
-    top, bottom = np.concatenate(tops), np.maximum(np.concatenate(bottoms), np.concatenate(tops) + 1)
-    left, right = np.tile(left, len(PARTS)), np.tile(right, len(PARTS))
+    top_of, bottom_of = np.array(PARTS).T[:, :, None]  # (parts, 1) fractions of the box height
+    top = np.clip(y1 + top_of * h, 0, height - 1).astype(np.int64).ravel()
+    bottom = np.maximum(np.clip(y1 + bottom_of * h, 1, height).astype(np.int64).ravel(), top + 1)
+    left = np.tile(np.clip(x1 + MARGIN * w, 0, width - 1).astype(np.int64), len(PARTS))
+    right = np.maximum(np.tile(np.clip(x2 - MARGIN * w, 1, width).astype(np.int64), len(PARTS)), left + 1)
     step_x, step_y = -(-(right - left) // SAMPLES), -(-(bottom - top) // SAMPLES)  # ceil
     columns, rows = -(-(right - left) // step_x), -(-(bottom - top) // step_y)
     # Flat pixel indices, built a row of samples at a time: (rows,) row starts, then (pixels,) steps along the rows.
