@@ -19,7 +19,8 @@ What is measured (`make bench`)
    each.
 4. vidtrack's own stages at 50 tracks: MOT17-02's real detections tiled 2x2 (4 copies, about 50 tracks a frame),
    through `ForecastingTracker.update` (tracking, LSTM forecasts) and the MOT/JSONL/CSV writers, plus the colour
-   appearance of 50 boxes on a real frame; their milliseconds per frame against the fastest detector's.
+   appearance of 50 boxes on a real frame; their milliseconds per frame against the fastest detector's; and, for
+   scale, Ultralytics' ByteTrack alone (`BYTETracker.update`, as track mode calls it) on the same detections.
 
 Run
 ---
@@ -41,6 +42,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
 
@@ -255,11 +257,19 @@ def detector_ms(args: argparse.Namespace, model: str, frames: int = 60) -> float
     return 1000 * float(np.median(times[1:]))
 
 
-def own_stages_at_50_tracks(frames: int = 150) -> dict[str, float]:
-    """Milliseconds per frame of vidtrack's own stages on MOT17-02's detections tiled 2x2 (3840x2160): in all, and
-    each part (tracking, LSTM forecasts, writing, colour appearance of 50 boxes of a real 1080p frame)."""
+def tiled_detections(frames: int) -> Iterator[tuple[int, Detections, Detections]]:
+    """MOT17-02's real detections of frames 1..`frames` (1080p), and tiled 2x2 (3840x2160): about 50 tracks a frame."""
     detections = read_detections(MOT17_02 / "det" / "det.txt")
     offsets = np.array([[0, 0], [1920, 0], [0, 1080], [1920, 1080]], dtype=np.float32)
+    for number in range(1, frames + 1):
+        d = detections.get(number) or Detections.empty()
+        yield number, d, Detections(np.concatenate([d.xyxy + np.tile(o, 2) for o in offsets]), np.tile(d.score, 4),
+                                 np.tile(d.class_id, 4))
+
+
+def own_stages_at_50_tracks(frames: int = 150) -> dict[str, float]:
+    """Milliseconds per frame of vidtrack's own stages on `tiled_detections`: in all, and each part (tracking, LSTM
+    forecasts, writing, colour appearance of 50 boxes of a real 1080p frame)."""
     config = load_config(None, {"output.video": False})
     stages = ForecastingTracker(config, fps=30, image_size=(3840, 2160))
     image = cv2.imread(str(MOT17_02 / "img1" / "000001.jpg"))
@@ -280,18 +290,34 @@ def own_stages_at_50_tracks(frames: int = 150) -> dict[str, float]:
     with (tempfile.TemporaryDirectory(prefix="vidtrack-bench-") as folder,
           ResultWriter(folder, fps=30, size=(3840, 2160), video=False, names={0: "person"}) as writer):
         write = timed("writing", writer.write)
-        for number in range(1, frames + 1):
-            d = detections.get(number) or Detections.empty()
-            tiled = Detections(np.concatenate([d.xyxy + np.tile(o, 2) for o in offsets]),
-                               np.tile(d.score, 4), np.tile(d.class_id, 4))
+        for number, d, tiled in tiled_detections(frames):
             boxes = np.clip(np.tile(d.xyxy, (4, 1))[:50], 0, [1919, 1079, 1919, 1079])
-            timed("colour of 50 boxes", colour_features)(image, boxes, np.tile(d.score, 4)[:50])
+            timed("colour of 50 boxes", colour_features)(image, boxes, tiled.score[:50])
             tracks = timed("in all", stages.update)(tiled)
             write(FrameResult(number - 1, (number - 1) / 30, None, tiled, tracks))
             tracks_seen.append(len(tracks))
     ms = {part: 1000 * s / frames for part, s in seconds.items()}
     ms["in all"] += ms["writing"] + ms["colour of 50 boxes"]
     return {"tracks_per_frame": float(np.mean(tracks_seen[30:])), "ms": ms}
+
+
+def ultralytics_tracking_at_50_tracks(frames: int = 150) -> dict[str, float]:
+    """Milliseconds per frame of Ultralytics' ByteTrack (its fastest tracker, as track mode runs it after each
+    detection) on the same `tiled_detections`: tracking only, no features, forecasts or files."""
+    from ultralytics.engine.results import Boxes
+    from ultralytics.trackers.byte_tracker import BYTETracker
+    from ultralytics.utils import YAML, IterableSimpleNamespace
+    from ultralytics.utils.checks import check_yaml
+
+    tracker = BYTETracker(IterableSimpleNamespace(**YAML.load(check_yaml("bytetrack.yaml"))))
+    seconds, tracks_seen = 0.0, []
+    for _, _, tiled in tiled_detections(frames):
+        boxes = Boxes(np.column_stack([tiled.xyxy, tiled.score, tiled.class_id]).astype(np.float32), (2160, 3840))
+        start = time.perf_counter()
+        tracks = tracker.update(boxes)
+        seconds += time.perf_counter() - start
+        tracks_seen.append(len(tracks))
+    return {"tracks_per_frame": float(np.mean(tracks_seen[30:])), "ms": 1000 * seconds / frames}
 
 
 # report -----------------------------------------------------------------------------------------------------------
@@ -317,10 +343,12 @@ def main(argv: list[str] | None = None) -> None:
     memory = memory_over_plays(args, ours[fastest_ours])
     progress("own stages at 50 tracks")
     own = own_stages_at_50_tracks()
+    bytetrack = ultralytics_tracking_at_50_tracks()
     detector_alone = detector_ms(args, ours[fastest_ours])
     summary = {
         "clip": args.video, "frames": args.frames, "repeats": args.repeats, "ms_per_frame": ms, "runs_s": runs,
         "recall": recalls, "not_run": missing, "memory_mb": memory, "own_stages_50_tracks": own,
+        "ultralytics_bytetrack_50_tracks": bytetrack,
         "detector_ms": detector_alone,
         "speedup": ms[fastest_ultra] / ms[fastest_ours], "fastest": [fastest_ours, fastest_ultra],
         "speedup_of_medians": float(np.median(runs[fastest_ultra]) / np.median(runs[fastest_ours])),
@@ -344,6 +372,8 @@ def main(argv: list[str] | None = None) -> None:
     parts = ", ".join(f"{part} {ms_:.2f} ms" for part, ms_ in own["ms"].items() if part != "in all")
     print(f"own stages at {own['tracks_per_frame']:.0f} tracks a frame: {own['ms']['in all']:.2f} ms ({parts}): "
           f"{share:.1%} of one call of the {fastest_ours} detector ({detector_alone:.1f} ms)")
+    print(f"Ultralytics' ByteTrack alone on the same detections ({bytetrack['tracks_per_frame']:.0f} tracks a frame): "
+          f"{bytetrack['ms']:.2f} ms, {bytetrack['ms'] / detector_alone:.1%} of that call")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(summary, indent=2))
