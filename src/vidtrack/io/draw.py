@@ -9,6 +9,8 @@ two thirds and all of the horizon, show how the uncertainty grows with time ahea
 
 from __future__ import annotations
 
+import functools
+import itertools
 from collections import deque
 
 import cv2
@@ -17,6 +19,15 @@ import numpy as np
 from vidtrack.structures import Tracks
 
 ZONE_COLOR = (0, 215, 255)  # BGR gold: zones apart from the white lines
+TRAIL_BANDS = 6  # shades a trail fades through
+PATH_POINTS = 12  # forecast centres a forecast path passes through
+
+
+@functools.cache
+def _spread(n: int, k: int) -> tuple[int, ...]:
+    """Up to `k` of the indices 0 .. n-1, evenly spread, the first and the last included."""
+    k = min(n, k)
+    return tuple(sorted({round(i * (n - 1) / max(k - 1, 1)) for i in range(k)}))
 
 
 def track_color(track_id: int) -> tuple[int, int, int]:
@@ -58,11 +69,7 @@ class TrackPainter:
             centre = ((x1 + x2) // 2, (y1 + y2) // 2)
             trail = self._trails.setdefault(track_id, deque(maxlen=self.trail_frames))
             trail.append(centre)
-            points = list(trail)
-            for k in range(1, len(points)):  # older segments are darker and thinner
-                fade = k / len(points)
-                faded = tuple(int(c * (0.3 + 0.7 * fade)) for c in color)
-                cv2.line(canvas, points[k - 1], points[k], faded, max(1, round(thickness * 2 * fade)), cv2.LINE_AA)
+            self._draw_trail(canvas, np.array(trail, dtype=np.int32), color, thickness)
             if tracks.forecast is not None:
                 self._draw_forecast(canvas, tracks.forecast[i], centre, color, thickness)
                 if tracks.forecast_std is not None:
@@ -89,13 +96,25 @@ class TrackPainter:
                     cv2.LINE_AA)
 
     @staticmethod
+    def _draw_trail(canvas: np.ndarray, points: np.ndarray, color: tuple, thickness: int) -> None:
+        """The (N, 2) centres, oldest first, as a path that grows darker and thinner into the past, in up to
+        `TRAIL_BANDS` bands of one shade each (a call per band, not one per segment)."""
+        ends = _spread(len(points), TRAIL_BANDS + 1)
+        for start, end in itertools.pairwise(ends):
+            fade = end / len(points)  # of the band's newest segment
+            shade = tuple(int(c * (0.3 + 0.7 * fade)) for c in color)
+            cv2.polylines(canvas, [points[start:end + 1]], False, shade, max(1, round(thickness * 2 * fade)),
+                          cv2.LINE_AA)
+
+    @staticmethod
     def _draw_forecast(canvas: np.ndarray, future: np.ndarray, start: tuple[int, int], color: tuple, thickness: int):
         """A solid path (twice the box line) from `start` through the forecast centres, a dot at the last centre,
         and the last forecast box outlined thinly, showing where and how large the object is expected to be."""
         if not len(future):
             return
         centres = np.round((future[:, :2] + future[:, 2:]) / 2).astype(np.int32)
-        path = np.vstack([np.int32(start), centres])
+        # Through at most PATH_POINTS of the centres, the last included: a thick smooth line is costly per segment.
+        path = np.vstack([np.int32(start), centres[list(_spread(len(centres), PATH_POINTS))]])
         cv2.polylines(canvas, [path], False, color, 2 * thickness, cv2.LINE_AA)
         cv2.circle(canvas, tuple(centres[-1].tolist()), 2 * thickness + 2, color, -1, cv2.LINE_AA)
         x1, y1, x2, y2 = np.round(future[-1]).astype(int).tolist()
@@ -105,9 +124,10 @@ class TrackPainter:
     def _draw_uncertainty(canvas: np.ndarray, future: np.ndarray, std: np.ndarray, color: tuple) -> None:
         """Thin ellipses, one standard deviation of the box centre wide (the corners' deviations averaged: an upper
         bound), around the forecast centre at a third, two thirds and all of the horizon."""
-        steps = sorted({max(round(len(future) * k / 3) - 1, 0) for k in (1, 2, 3)}) if len(future) else []
-        limit = 4 * max(canvas.shape[:2])
-        for k in steps:
-            centre = np.round((future[k, :2] + future[k, 2:]) / 2).astype(int)
-            axes = np.clip(np.round((std[k, :2] + std[k, 2:]) / 2), 1, limit).astype(int)
-            cv2.ellipse(canvas, tuple(centre.tolist()), tuple(axes.tolist()), 0, 0, 360, color, 1, cv2.LINE_AA)
+        if not len(future):
+            return
+        steps = sorted({max(round(len(future) * k / 3) - 1, 0) for k in (1, 2, 3)})
+        centres = np.round((future[steps, :2] + future[steps, 2:]) / 2).astype(int).tolist()
+        axes = np.clip(np.round((std[steps, :2] + std[steps, 2:]) / 2), 1, 4 * max(canvas.shape[:2]))
+        for centre, (a, b) in zip(centres, axes.astype(int).tolist()):
+            cv2.ellipse(canvas, tuple(centre), (a, b), 0, 0, 360, color, 1, cv2.LINE_AA)
