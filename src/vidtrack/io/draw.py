@@ -74,7 +74,7 @@ class TrackPainter:
                 self._draw_forecast(canvas, tracks.forecast[i], centre, color, thickness)
                 if tracks.forecast_std is not None:
                     self._draw_uncertainty(canvas, tracks.forecast[i], tracks.forecast_std[i], color)
-            cv2.rectangle(canvas, (x1, y1), (x2, y2), color, thickness, cv2.LINE_AA)
+            cv2.rectangle(canvas, (x1, y1), (x2, y2), color, thickness)  # axis-aligned: crisp without anti-aliasing
             label = f"{track_id}"
             if int(tracks.class_id[i]) in self.names:
                 label += f" {self.names[int(tracks.class_id[i])]}"
@@ -118,7 +118,7 @@ class TrackPainter:
         cv2.polylines(canvas, [path], False, color, 2 * thickness, cv2.LINE_AA)
         cv2.circle(canvas, tuple(centres[-1].tolist()), 2 * thickness + 2, color, -1, cv2.LINE_AA)
         x1, y1, x2, y2 = np.round(future[-1]).astype(int).tolist()
-        cv2.rectangle(canvas, (x1, y1), (x2, y2), color, 1, cv2.LINE_AA)
+        cv2.rectangle(canvas, (x1, y1), (x2, y2), color, 1)
 
     @staticmethod
     def _draw_uncertainty(canvas: np.ndarray, future: np.ndarray, std: np.ndarray, color: tuple) -> None:
