@@ -81,3 +81,15 @@ def test_tracks_lines_and_zones_on_a_real_frame():
     changed = (drawn != image).any(axis=2)
     assert 0.01 < changed.mean() < 0.5
     assert (drawn[500, 700:1200] == (0, 215, 255)).all(axis=1).mean() > 0.5  # the zone's top edge (people cross it)
+
+
+def test_the_trail_is_unbroken_and_fades_into_the_past():
+    painter = TrackPainter(10)
+    for step in range(10):  # a box moving right 10 px a frame: centres (20, 60) ... (110, 60)
+        x = 10 + 10 * step
+        drawn = painter.draw(BLANK, Tracks([1], [(x, 50, x + 20, 70)], [0.9], [0], [0]))
+    box = painter.draw(BLANK, Tracks([7], [(100, 50, 120, 70)], [0.9], [0], [0])).any(axis=2)  # a new track's box only
+    trail = drawn.max(axis=2)[55:66] * ~box[55:66]  # brightness of what the trail added
+    assert trail[:, 20:100].max(axis=0).all()  # unbroken from the oldest centre to the box
+    assert trail[:, 22:35].max() < 0.7 * trail[:, 85:98].max()  # darker in the past
+    assert (trail[:, 22:35] > 0).sum(axis=0).max() < (trail[:, 85:98] > 0).sum(axis=0).max()  # and thinner
