@@ -90,6 +90,6 @@ def test_the_trail_is_unbroken_and_fades_into_the_past():
         drawn = painter.draw(BLANK, Tracks([1], [(x, 50, x + 20, 70)], [0.9], [0], [0]))
     box = painter.draw(BLANK, Tracks([7], [(100, 50, 120, 70)], [0.9], [0], [0])).any(axis=2)  # a new track's box only
     trail = drawn.max(axis=2)[55:66] * ~box[55:66]  # brightness of what the trail added
-    assert trail[:, 20:100].max(axis=0).all()  # unbroken from the oldest centre to the box
+    assert trail[:, 20:98].max(axis=0).all()  # unbroken from the oldest centre to the box
     assert trail[:, 22:35].max() < 0.7 * trail[:, 85:98].max()  # darker in the past
     assert (trail[:, 22:35] > 0).sum(axis=0).max() < (trail[:, 85:98] > 0).sum(axis=0).max()  # and thinner
