@@ -17,6 +17,7 @@ import contextlib
 import csv
 import io
 import logging
+import math
 import os
 import queue
 import threading
@@ -164,7 +165,7 @@ class _TrackStats:
     last_time: float = 0.0
     frames: int = 0
     path: float = 0.0
-    centre: np.ndarray | None = None
+    centre: list[float] | None = None  # x, y
     classes: Counter = field(default_factory=Counter)
     events: list[str] = field(default_factory=list)
 
@@ -185,11 +186,11 @@ class TrackSummary:
 
     def update(self, result: FrameResult, lines: list[RegionEvents] = (), zones: list[RegionEvents] = ()) -> None:
         tracks = result.tracks
-        centres = (tracks.xyxy[:, :2] + tracks.xyxy[:, 2:]) / 2
+        centres = ((tracks.xyxy[:, :2] + tracks.xyxy[:, 2:]) / 2).tolist()  # Python floats: no numpy call per track
         for track_id, class_id, centre in zip(tracks.track_id.tolist(), tracks.class_id.tolist(), centres):
             stats = self._stats.setdefault(track_id, _TrackStats(result.index, result.time_s))
             if stats.centre is not None:
-                stats.path += float(np.hypot(*(centre - stats.centre)))
+                stats.path += math.dist(centre, stats.centre)
             stats.centre, stats.last_frame, stats.last_time = centre, result.index, result.time_s
             stats.frames += 1
             stats.classes[class_id] += 1
