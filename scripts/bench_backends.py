@@ -267,7 +267,7 @@ def tiled_detections(frames: int) -> Iterator[tuple[int, Detections, Detections]
                                  np.tile(d.class_id, 4))
 
 
-def own_stages_at_50_tracks(frames: int = 150) -> dict[str, float]:
+def own_stages_at_50_tracks(frames: int = 150) -> dict:
     """Milliseconds per frame of vidtrack's own stages on `tiled_detections`: in all, and each part (tracking, LSTM
     forecasts, writing, colour appearance of 50 boxes of a real 1080p frame)."""
     config = load_config(None, {"output.video": False})
@@ -301,7 +301,7 @@ def own_stages_at_50_tracks(frames: int = 150) -> dict[str, float]:
     return {"tracks_per_frame": float(np.mean(tracks_seen[30:])), "ms": ms}
 
 
-def ultralytics_tracking_at_50_tracks(frames: int = 150) -> dict[str, float]:
+def ultralytics_tracking_at_50_tracks(frames: int = 150) -> dict:
     """Milliseconds per frame of Ultralytics' ByteTrack (its fastest tracker, as track mode runs it after each
     detection) on the same `tiled_detections`: tracking only, no features, forecasts or files."""
     from ultralytics.engine.results import Boxes

@@ -53,11 +53,9 @@ def colour_histograms(image: np.ndarray, xyxy: np.ndarray) -> np.ndarray:
     columns, rows = -(-(right - left) // step_x), -(-(bottom - top) // step_y)
     # Flat pixel indices, built a row of samples at a time: (rows,) row starts, then (pixels,) steps along the rows.
     row_part = np.repeat(np.arange(len(rows)), rows)
-    row_number = np.arange(len(row_part)) - np.repeat(np.cumsum(rows) - rows, rows)
-    row_start = (top[row_part] + row_number * step_y[row_part]) * width + left[row_part]
+    row_start = (top[row_part] + _counting(rows) * step_y[row_part]) * width + left[row_part]
     per_row = columns[row_part]
-    column = np.arange(per_row.sum()) - np.repeat(np.cumsum(per_row) - per_row, per_row)
-    index = np.repeat(row_start, per_row) + column * np.repeat(step_x[row_part], per_row)
+    index = np.repeat(row_start, per_row) + _counting(per_row) * np.repeat(step_x[row_part], per_row)
     part = np.repeat(row_part, per_row)
     pixels = np.take(image.reshape(-1, 3), index, axis=0)
     hue, saturation, value = cv2.cvtColor(pixels[None], cv2.COLOR_BGR2HSV)[0].T
@@ -66,6 +64,11 @@ def colour_histograms(image: np.ndarray, xyxy: np.ndarray) -> np.ndarray:
     hist = np.bincount(part * part_bins + bins, minlength=len(rows) * part_bins).reshape(len(PARTS), n, part_bins)
     hist = np.sqrt(hist / np.maximum(hist.sum(axis=2, keepdims=True), 1.0))
     return (hist.transpose(1, 0, 2).reshape(n, DIM) / np.sqrt(len(PARTS))).astype(np.float32)
+
+
+def _counting(counts: np.ndarray) -> np.ndarray:
+    """0, 1, ..., count - 1 for each of `counts`, one after the other: [2, 3] → [0, 1, 0, 1, 2]."""
+    return np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
 
 
 def colour_features(image: np.ndarray, xyxy: np.ndarray, score: np.ndarray) -> np.ndarray:

@@ -224,10 +224,9 @@ class Tracker:
         features[:, GEOMETRY.start:HAS_APPEARANCE] = described[:, GEOMETRY.start:HAS_APPEARANCE]
         features[:, POSITION] = described[:, POSITION]
         set_motion(features, smoothed, np.stack([t.smoothed for t in tracks]), dt, age, self.image_size)
-        for track, looks in zip(tracks, self._blend([t.appearance for t in tracks], features)):
-            track.appearance = looks
-        for track, row, m, c, f, box in zip(tracks, rows, mean, cov, features, smoothed):
-            track.mean, track.covariance, track.smoothed = m, c, box
+        appearances = self._blend([t.appearance for t in tracks], features)
+        for track, row, m, c, f, box, looks in zip(tracks, rows, mean, cov, features, smoothed, appearances):
+            track.mean, track.covariance, track.smoothed, track.appearance = m, c, box, looks
             track.xyxy, track.score, track.class_id = dets.xyxy[row], float(dets.score[row]), int(dets.class_id[row])
             track.last_frame, track.det_index = self.frame, int(row)
             track.hits += 1
